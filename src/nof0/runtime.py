@@ -1,0 +1,127 @@
+"""Composition root: the one place a process turns configuration into live dependencies.
+
+``resolve_servers`` decides between configured and embedded servers (synchronously, before any
+event loop work); ``open_runtime`` opens the Postgres pool and the Redis client and hands them down
+in a :class:`Runtime`. Services receive what they need from here; nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import AsyncIterator
+
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from nof0.cache.keys import Keyspace
+from nof0.clock import Clock, SystemClock
+from nof0.config import Config
+from nof0.db.pool import open_pool
+from nof0.embedded import EmbeddedPostgres, EmbeddedRedis
+from nof0.obs.metrics import Metrics
+
+__all__ = ["Servers", "Runtime", "resolve_servers", "open_runtime", "open_redis"]
+
+
+@dataclass
+class Servers:
+    """Where Postgres and Redis are, and the embedded servers this process started (if any)."""
+
+    postgres_dsn: str
+    redis_url: str
+    embedded_postgres: EmbeddedPostgres | None = None
+    embedded_redis: EmbeddedRedis | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.embedded_postgres is not None or self.embedded_redis is not None
+
+    def describe(self) -> dict[str, str]:
+        out = {
+            "postgres": _redact(self.postgres_dsn),
+            "redis": _redact(self.redis_url),
+        }
+        if self.embedded_postgres:
+            out["postgres_data"] = str(self.embedded_postgres.pgdata)
+        if self.embedded_redis:
+            out["redis_data"] = str(self.embedded_redis.redis_dir)
+        return out
+
+    def stop(self) -> None:
+        for server in (self.embedded_redis, self.embedded_postgres):
+            if server is not None:
+                server.stop()
+
+
+def _redact(url: str) -> str:
+    # never print a password: postgresql://user:secret@host -> postgresql://user:***@host
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.partition("@")
+    if at and ":" in creds and creds.split(":", 1)[1]:
+        return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+def resolve_servers(config: Config) -> Servers:
+    """Configured servers when given; otherwise start the embedded ones under ``data_dir``."""
+    dsn, url = config.root.postgres.dsn, config.root.redis.url
+    emb_pg = emb_redis = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR inside pgserver
+        try:
+            if not dsn:
+                emb_pg = EmbeddedPostgres(config.data_dir)
+                dsn = emb_pg.start()
+            if not url:
+                emb_redis = EmbeddedRedis(config.data_dir)
+                url = emb_redis.start()
+        except BaseException:
+            for server in (emb_pg, emb_redis):
+                if server is not None:
+                    server.stop()
+            raise
+    return Servers(dsn, url, emb_pg, emb_redis)
+
+
+def open_redis(url: str, config: Config) -> Redis:
+    return Redis.from_url(
+        url,
+        socket_timeout=config.root.redis.socket_timeout,
+        socket_connect_timeout=config.root.redis.socket_timeout,
+        health_check_interval=30,
+    )
+
+
+@dataclass
+class Runtime:
+    config: Config
+    servers: Servers
+    pool: AsyncConnectionPool
+    redis: Redis
+    keys: Keyspace
+    metrics: Metrics
+    clock: Clock = field(default_factory=SystemClock)
+
+
+@asynccontextmanager
+async def open_runtime(config: Config, servers: Servers, *, clock: Clock | None = None) -> AsyncIterator[Runtime]:
+    pg = config.root.postgres
+    pool = await open_pool(
+        servers.postgres_dsn, min_size=pg.pool_min, max_size=pg.pool_max, timeout=pg.connect_timeout
+    )
+    redis = open_redis(servers.redis_url, config)
+    try:
+        yield Runtime(
+            config=config,
+            servers=servers,
+            pool=pool,
+            redis=redis,
+            keys=Keyspace(config.ttl, prefix=config.root.redis.prefix),
+            metrics=Metrics(),
+            clock=clock or SystemClock(),
+        )
+    finally:
+        await redis.aclose()
+        await pool.close()

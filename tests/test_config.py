@@ -1,0 +1,126 @@
+"""Configuration chain: shipped examples, ${VAR} expansion, errors naming file and key path."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nof0.config import ConfigError, load_config, parse_duration
+from tests.conftest import ETC
+
+
+@pytest.fixture
+def etc(tmp_path: Path) -> Path:
+    d = tmp_path / "etc"
+    shutil.copytree(ETC.parent, d)
+    return d
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_shipped_configuration_loads():
+    cfg = load_config(ETC, env={})
+    assert (cfg.ttl.short, cfg.ttl.medium, cfg.ttl.long) == (10, 60, 300)
+    assert [t.id for t in cfg.manager.traders] == ["trader_aggressive_short", "trader_conservative_long"]
+    assert set(cfg.exchange.providers) == {"hyperliquid", "hyperliquid_testnet", "sim"}
+    assert cfg.exchange.providers["sim"].type == "sim"
+    assert cfg.root.api.port == 8888 and cfg.root.postgres.dsn == ""
+    assert cfg.llm.models and cfg.executor.allowed_symbols and cfg.market.providers
+
+
+def test_variables_and_defaults_expand_before_validation():
+    cfg = load_config(ETC, env={"NOF0_API_PORT": "9999", "NOF0_DATA_DIR": "/srv/nof0"})
+    assert cfg.root.api.port == 9999
+    assert cfg.data_dir == Path("/srv/nof0")
+    assert load_config(ETC, env={}).root.api.port == 8888
+
+
+def test_server_overrides():
+    cfg = load_config(ETC, env={"NOF0_POSTGRES_DSN": "postgresql://u@h/db", "NOF0_REDIS_URL": "redis://h:1/0"})
+    assert cfg.root.postgres.dsn == "postgresql://u@h/db"
+    assert cfg.root.redis.url == "redis://h:1/0"
+
+
+def test_ttl_classes_are_configurable(etc):
+    _edit(etc / "nof0.yaml", "short: 10s", "short: 2500ms")
+    _edit(etc / "nof0.yaml", "long: 300s", "long: 10m")
+    cfg = load_config(etc / "nof0.yaml", env={})
+    assert cfg.ttl.millis("short") == 2500 and cfg.ttl.seconds("long") == 600
+
+
+def test_missing_variable_names_file_and_key(etc):
+    _edit(etc / "llm.yaml", "${NOF0_LLM_API_KEY:-}", "${SOME_UNSET_KEY}")
+    with pytest.raises(ConfigError) as err:
+        load_config(etc / "nof0.yaml", env={})
+    assert err.value.file.endswith("llm.yaml")
+    assert err.value.path == "api_key"
+    assert "SOME_UNSET_KEY" in str(err.value)
+
+
+def test_unknown_key_names_file_and_path(etc):
+    _edit(etc / "manager.yaml", "max_positions: 2", "max_positions: 2\n      max_posiitons: 3")
+    with pytest.raises(ConfigError) as err:
+        load_config(etc / "nof0.yaml", env={})
+    assert err.value.file.endswith("manager.yaml")
+    assert err.value.path == "traders[1].risk_params.max_posiitons"
+    assert "unknown key" in str(err.value)
+
+
+def test_wrong_type_names_file_and_path(etc):
+    _edit(etc / "nof0.yaml", "pool_max: 10", "pool_max: lots")
+    with pytest.raises(ConfigError) as err:
+        load_config(etc / "nof0.yaml", env={})
+    assert err.value.file.endswith("nof0.yaml") and err.value.path == "postgres.pool_max"
+    assert "int" in err.value.message
+
+
+def test_bad_duration(etc):
+    _edit(etc / "nof0.yaml", "medium: 60s", "medium: soon")
+    with pytest.raises(ConfigError) as err:
+        load_config(etc / "nof0.yaml", env={})
+    assert err.value.path == "ttl.medium" and "duration" in err.value.message
+
+
+def test_unknown_provider_names_trader(etc):
+    _edit(etc / "manager.yaml", "exchange_provider: sim", "exchange_provider: binance")
+    with pytest.raises(ConfigError) as err:
+        load_config(etc / "nof0.yaml", env={})
+    assert err.value.path == "traders[0].exchange_provider"
+    assert "trader_aggressive_short" in str(err.value) and "binance" in str(err.value)
+
+
+def test_unknown_endpoint_in_data_sources(etc):
+    _edit(etc / "nof0.yaml", "data_sources: {}", "data_sources: {tradez: file}")
+    with pytest.raises(ConfigError, match="api.data_sources.tradez: unknown endpoint"):
+        load_config(etc / "nof0.yaml", env={})
+
+
+def test_missing_subsystem_file(etc):
+    (etc / "market.yaml").unlink()
+    with pytest.raises(ConfigError, match="market.yaml: file not found"):
+        load_config(etc / "nof0.yaml", env={})
+
+
+def test_config_flag_picks_another_manifest(etc, capsys):
+    from nof0.cli import main
+
+    _edit(etc / "nof0.yaml", "pool_max: 10", "pool_max: [1]")
+    assert main(["--config", str(etc / "nof0.yaml"), "db", "status"]) == 2
+    assert "postgres.pool_max" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text,seconds", [(10, 10), ("10s", 10), ("500ms", 0.5), ("5m", 300), ("24h", 86400)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "ten", "-5s", 0, True])
+def test_parse_duration_rejects(bad):
+    with pytest.raises(ValueError):
+        parse_duration(bad)
