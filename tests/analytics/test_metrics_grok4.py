@@ -268,7 +268,9 @@ def test_signals_table_by_hand():
         "pct_mins_long_combined": 100 / 3, "pct_mins_short_combined": 50.0, "pct_mins_flat_combined": 50 / 3,
     })
     # convo leverage of the entry decisions only: 10, 5, 20
-    assert_fields(a["overall_trades_overview_table"], {"avg_convo_leverage": 35 / 3, "median_convo_leverage": 10.0})
+    assert_fields(
+        a["overall_trades_overview_table"], {"avg_convo_leverage": 35 / 3, "median_convo_leverage": 10.0}
+    )
 
 
 def test_invocations_table_by_hand():
@@ -304,7 +306,12 @@ def test_trade_of_another_model_is_rejected():
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("side", "buy", "'side'"), ("entry_price", "1.0", "'entry_price'"), ("exit_time", -1.0, "before entry_time")],
+    [
+        ("side", "buy", "'side'"),
+        ("entry_price", "1.0", "'entry_price'"),
+        ("entry_price", float("nan"), "'entry_price'"),
+        ("exit_time", -1.0, "before entry_time"),
+    ],
 )
 def test_bad_nof1_trade_is_rejected(field, value, message):
     trade = json.loads((FIXTURES / "trades.json").read_text())["trades"][0]
@@ -318,3 +325,15 @@ def test_missing_required_trade_field_is_named():
     del trade["realized_net_pnl"]
     with pytest.raises(ValueError, match="realized_net_pnl"):
         trade_facts_from_nof1(trade)
+
+
+def test_bad_decision_and_interval_are_rejected():
+    with pytest.raises(ValueError, match="'buy'"):
+        compute_model_analytics(
+            "m", [], decisions=[Decision(signal="buy", confidence=0.5, leverage=1, timestamp_s=0)], now_s=1.0
+        )
+    with pytest.raises(ValueError, match="before start"):
+        compute_model_analytics(
+            "m", [], position_intervals=[PositionInterval(symbol="BTC", state="long", start_s=9, end_s=1)],
+            now_s=1.0,
+        )

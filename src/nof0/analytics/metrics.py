@@ -203,7 +203,9 @@ def _fee_pnl_moves_breakdown_table(trades: Sequence[TradeFacts]) -> dict[str, fl
         # Fees as a share of the gross profit they ate into; 0 when there is no gross profit (a
         # percentage of a loss or of zero means nothing). nof1 shows 0 for grok-4, whose gross pnl is
         # negative. The denominator is the pnl before fees.
-        "total_fees_as_pct_of_pnl": _pct(total_fees, overall_without_fees) if overall_without_fees > 0 else 0.0,
+        "total_fees_as_pct_of_pnl": (
+            _pct(total_fees, overall_without_fees) if overall_without_fees > 0 else 0.0
+        ),
         "total_fees_paid": total_fees,
     }
 
@@ -246,7 +248,9 @@ def _longs_shorts_breakdown_table(trades: Sequence[TradeFacts]) -> dict[str, flo
 
 def _exit_plan_distance_pct(trade: TradeFacts, key: str) -> float | None:
     level = trade.exit_plan.get(key)
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not level > 0 or not trade.entry_price:
+    if isinstance(level, bool) or not isinstance(level, (int, float)):
+        return None
+    if not (math.isfinite(level) and level > 0 and trade.entry_price > 0):
         return None
     return abs(level - trade.entry_price) / trade.entry_price * 100
 
@@ -370,12 +374,18 @@ def _validate(
             raise ValueError(f"trade {t.id!r}: side must be long or short: {t.side!r}")
     for d in decisions:
         if d.signal not in _SIGNALS:
-            raise ValueError(f"decision at {d.timestamp_s!r}: signal must be one of {_SIGNALS}: {d.signal!r}")
+            raise ValueError(
+                f"decision at {d.timestamp_s!r}: signal must be one of {_SIGNALS}: {d.signal!r}"
+            )
     for p in position_intervals:
         if p.state not in _POSITION_STATES:
-            raise ValueError(f"position interval of {p.symbol!r}: state must be one of {_POSITION_STATES}: {p.state!r}")
+            raise ValueError(
+                f"position interval of {p.symbol!r}: state must be one of {_POSITION_STATES}: {p.state!r}"
+            )
         if p.end_s < p.start_s:
-            raise ValueError(f"position interval of {p.symbol!r}: end {p.end_s!r} is before start {p.start_s!r}")
+            raise ValueError(
+                f"position interval of {p.symbol!r}: end {p.end_s!r} is before start {p.start_s!r}"
+            )
 
 
 def compute_model_analytics(
