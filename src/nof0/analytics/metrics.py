@@ -1,0 +1,428 @@
+"""Trade, signal and invocation analytics of one model, in nof1's ModelAnalytics shape.
+
+This module holds the arithmetic behind ``GET /api/analytics`` (``shared/design/nof1-api.md``,
+"ModelAnalytics"): it turns a model's closed trades, decisions, invocation times, position history and
+equity curve into the seven breakdown tables. It is pure: no database, no Redis, no clock (the caller
+passes ``now_s``), so the analytics batch job and the tests run the same code.
+
+Definitions, checked against nof1's own numbers for grok-4 (``fixtures/nof1-2025-10-26``):
+
+* Standard deviations are **sample** standard deviations (n - 1 denominator, ``statistics.stdev``).
+  With fewer than two samples a std is 0.
+* Means and medians use ``statistics.mean`` / ``statistics.median`` (median of an even count is the mean
+  of the two middle values). An empty sample gives 0.
+* Holding period = (exit_time_s - entry_time_s) / 60, in **minutes**.
+* Notional = |quantity| x entry_price, in dollars (entry notional, not exit).
+* Percentages are on a 0-100 scale (``win_rate`` 20 means 20 %).
+* Every field is always present; a field that cannot be derived (no input) is 0.
+
+``docs/analytics.md`` documents each field, its edge cases and what is still unverified.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import msgspec
+
+Side = Literal["long", "short"]
+Signal = Literal["long", "short", "close", "hold"]
+PositionState = Literal["long", "short", "flat"]
+
+_SIDES = ("long", "short")
+_SIGNALS = ("long", "short", "close", "hold")
+_POSITION_STATES = ("long", "short", "flat")
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+
+class TradeFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """The facts of one closed round-trip trade that the analytics need."""
+
+    id: str  # the trade document id (nof1 ``id``), reported as last_trade_doc_id
+    model_id: str
+    symbol: str
+    side: Side
+    quantity: float  # signed: negative for shorts
+    entry_price: float
+    exit_price: float
+    entry_time_s: float
+    exit_time_s: float
+    realized_gross_pnl: float  # dollars, before fees
+    realized_net_pnl: float  # dollars, after fees (nof1: entry_closed_pnl + exit_closed_pnl)
+    total_commission_dollars: float
+    entry_commission_dollars: float
+    exit_commission_dollars: float
+    leverage: float
+    confidence: float
+    exit_plan: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    @property
+    def notional(self) -> float:
+        """Entry notional in dollars: |quantity| x entry_price."""
+        return abs(self.quantity) * self.entry_price
+
+    @property
+    def holding_period_mins(self) -> float:
+        return (self.exit_time_s - self.entry_time_s) / 60
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True):
+    """One signal of one decision cycle (nof1 counts one signal per coin per invocation)."""
+
+    signal: Signal
+    confidence: float  # 0-1 as the model stated it
+    leverage: float  # leverage recorded with the signal
+    timestamp_s: float
+    # Leverage the model asked for in its conversation output, when the pipeline has it. Only entry
+    # signals (long/short) feed avg/median_convo_leverage; see _overall_trades_overview_table.
+    convo_leverage: float | None = None
+
+
+class PositionInterval(msgspec.Struct, frozen=True, kw_only=True):
+    """A span of time during which one symbol's position was long, short or flat."""
+
+    symbol: str
+    state: PositionState
+    start_s: float
+    end_s: float
+
+
+class ConvoRef(msgspec.Struct, frozen=True, kw_only=True):
+    """The model's most recent conversation document."""
+
+    timestamp_s: float
+    doc_id: str
+
+
+# Equity (dollars) of the model's account at a time in seconds, or None when unknown.
+EquityLookup = Callable[[float], float | None]
+
+
+def _field(trade: Mapping[str, Any], name: str) -> Any:
+    try:
+        return trade[name]
+    except KeyError:
+        raise ValueError(f"trade {trade.get('id', '?')!r}: missing field {name!r}") from None
+
+
+def _number(trade: Mapping[str, Any], name: str, *, required: bool = True) -> float:
+    """A finite number field; an optional field that is absent or null reads as 0."""
+    value = trade.get(name)
+    if value is None:
+        if required:
+            raise ValueError(f"trade {trade.get('id', '?')!r}: missing field {name!r}")
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"trade {trade.get('id', '?')!r}: field {name!r} is not a finite number: {value!r}")
+    return float(value)
+
+
+def trade_facts_from_nof1(trade: Mapping[str, Any]) -> TradeFacts:
+    """Validate one trade of nof1's ``GET /api/trades`` payload and keep what the analytics need."""
+    side = _field(trade, "side")
+    if side not in _SIDES:
+        raise ValueError(f"trade {trade.get('id', '?')!r}: field 'side' must be long or short: {side!r}")
+    entry_time_s = _number(trade, "entry_time")
+    exit_time_s = _number(trade, "exit_time")
+    if exit_time_s < entry_time_s:
+        raise ValueError(
+            f"trade {trade.get('id', '?')!r}: exit_time {exit_time_s!r} is before entry_time {entry_time_s!r}"
+        )
+    exit_plan = trade.get("exit_plan") or {}
+    if not isinstance(exit_plan, dict):
+        raise ValueError(f"trade {trade.get('id', '?')!r}: field 'exit_plan' is not an object: {exit_plan!r}")
+    return TradeFacts(
+        id=str(_field(trade, "id")),
+        model_id=str(_field(trade, "model_id")),
+        symbol=str(_field(trade, "symbol")),
+        side=side,
+        quantity=_number(trade, "quantity"),
+        entry_price=_number(trade, "entry_price"),
+        exit_price=_number(trade, "exit_price"),
+        entry_time_s=entry_time_s,
+        exit_time_s=exit_time_s,
+        realized_gross_pnl=_number(trade, "realized_gross_pnl"),
+        realized_net_pnl=_number(trade, "realized_net_pnl"),
+        total_commission_dollars=_number(trade, "total_commission_dollars"),
+        entry_commission_dollars=_number(trade, "entry_commission_dollars", required=False),
+        exit_commission_dollars=_number(trade, "exit_commission_dollars", required=False),
+        leverage=_number(trade, "leverage", required=False),
+        confidence=_number(trade, "confidence", required=False),
+        exit_plan=dict(exit_plan),
+    )
+
+
+# ------------------------------------------------------------------------------------------ statistics
+
+
+def _mean(values: Sequence[float]) -> float:
+    # statistics.mean sums exactly (fractions), which is what reproduces nof1's values to the last bits.
+    return float(statistics.mean(values)) if values else 0.0
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else 0.0
+
+
+def _std(values: Sequence[float]) -> float:
+    """Sample standard deviation (n - 1); 0 for fewer than two samples."""
+    return float(statistics.stdev(values)) if len(values) >= 2 else 0.0
+
+
+def _pct(part: float, whole: float) -> float:
+    return part / whole * 100 if whole else 0.0
+
+
+# ------------------------------------------------------------------------------------------- tables
+
+
+def _fee_pnl_moves_breakdown_table(trades: Sequence[TradeFacts]) -> dict[str, float]:
+    gross = [t.realized_gross_pnl for t in trades]
+    net = [t.realized_net_pnl for t in trades]
+    fees = [t.total_commission_dollars for t in trades]
+    overall_without_fees = math.fsum(gross)
+    total_fees = math.fsum(fees)
+    return {
+        "avg_gross_pnl": _mean(gross),
+        "avg_net_pnl": _mean(net),
+        # Per-trade fee = total_commission_dollars (entry + exit fill commissions), in dollars.
+        "avg_taker_fee": _mean(fees),
+        "biggest_net_gain": max(net, default=0.0),  # the largest net pnl, negative if every trade lost
+        "biggest_net_loss": min(net, default=0.0),  # the smallest net pnl, positive if every trade won
+        "overall_pnl_with_fees": math.fsum(net),
+        "overall_pnl_without_fees": overall_without_fees,
+        "std_gross_pnl": _std(gross),
+        "std_net_pnl": _std(net),
+        # Sample std of the same per-trade fees. nof1's grok-4 value differs (see docs/analytics.md).
+        "std_taker_fee": _std(fees),
+        # Fees as a share of the gross profit they ate into; 0 when there is no gross profit (a
+        # percentage of a loss or of zero means nothing). nof1 shows 0 for grok-4, whose gross pnl is
+        # negative. The denominator is the pnl before fees.
+        "total_fees_as_pct_of_pnl": (
+            _pct(total_fees, overall_without_fees) if overall_without_fees > 0 else 0.0
+        ),
+        "total_fees_paid": total_fees,
+    }
+
+
+def _group_stats(prefix: str, group: Sequence[TradeFacts]) -> dict[str, float]:
+    net = [t.realized_net_pnl for t in group]
+    notional = [t.notional for t in group]
+    holding = [t.holding_period_mins for t in group]
+    return {
+        f"avg_{prefix}_net_pnl": _mean(net),
+        f"std_{prefix}_net_pnl": _std(net),
+        f"avg_{prefix}_notional": _mean(notional),
+        f"std_{prefix}_notional": _std(notional),
+        f"avg_{prefix}_holding_period": _mean(holding),
+        f"std_{prefix}_holding_period": _std(holding),
+    }
+
+
+def _winners_losers_breakdown_table(trades: Sequence[TradeFacts]) -> dict[str, float]:
+    # A winner has net pnl > 0 (after fees); every other trade, break-even included, is a loser, so
+    # winners + losers = all trades.
+    winners = [t for t in trades if t.realized_net_pnl > 0]
+    losers = [t for t in trades if not t.realized_net_pnl > 0]
+    table = _group_stats("winners", winners) | _group_stats("losers", losers)
+    table["win_rate"] = _pct(len(winners), len(trades))  # 0-100
+    return table
+
+
+def _longs_shorts_breakdown_table(trades: Sequence[TradeFacts]) -> dict[str, float]:
+    longs = [t for t in trades if t.side == "long"]
+    shorts = [t for t in trades if t.side == "short"]
+    table: dict[str, float] = _group_stats("longs", longs) | _group_stats("shorts", shorts)
+    table["num_long_trades"] = len(longs)
+    table["num_short_trades"] = len(shorts)
+    # Share of trades that were longs, as a fraction 0-1 (not a percentage, not longs/shorts): nof1
+    # shows 0.5 for grok-4's 10 longs and 10 shorts. 0 without trades.
+    table["long_short_trades_ratio"] = len(longs) / len(trades) if trades else 0.0
+    return table
+
+
+def _exit_plan_distance_pct(trade: TradeFacts, key: str) -> float | None:
+    level = trade.exit_plan.get(key)
+    if isinstance(level, bool) or not isinstance(level, (int, float)):
+        return None
+    if not (math.isfinite(level) and level > 0 and trade.entry_price > 0):
+        return None
+    return abs(level - trade.entry_price) / trade.entry_price * 100
+
+
+def _overall_trades_overview_table(
+    trades: Sequence[TradeFacts],
+    decisions: Sequence[Decision],
+    equity_at: EquityLookup | None,
+) -> dict[str, float]:
+    holding = [t.holding_period_mins for t in trades]
+    notional = [t.notional for t in trades]
+
+    # Trade size relative to the account: notional / equity at entry x 100. Trades whose entry equity
+    # is unknown (or not positive) are left out of the sample; no lookup at all gives 0.
+    portfolio_pct: list[float] = []
+    if equity_at is not None:
+        for t in trades:
+            equity = equity_at(t.entry_time_s)
+            if equity is not None and equity > 0:
+                portfolio_pct.append(t.notional / equity * 100)
+
+    # Distance from entry to the planned stop / target, |level - entry| / entry x 100, averaged over the
+    # trades whose exit plan has that level (nof1's trades carry empty exit plans: 0).
+    stop_loss = [d for t in trades if (d := _exit_plan_distance_pct(t, "stop_loss")) is not None]
+    take_profit = [d for t in trades if (d := _exit_plan_distance_pct(t, "profit_target")) is not None]
+
+    # Leverage the model asked for in its entry decisions. nof1's grok-4 average is 345/26, and 26 is
+    # exactly its number of long + short signals, so only entry signals count.
+    convo_leverage = [
+        d.convo_leverage for d in decisions if d.signal in _SIDES and d.convo_leverage is not None
+    ]
+    return {
+        "total_trades": len(trades),
+        "avg_holding_period_mins": _mean(holding),
+        "median_holding_period_mins": _median(holding),
+        "std_holding_period_mins": _std(holding),
+        "avg_size_of_trade_notional": _mean(notional),
+        "median_size_of_trade_notional": _median(notional),
+        "std_size_of_trade_notional": _std(notional),
+        "avg_size_of_trade_portfolio_pct": _mean(portfolio_pct),
+        "std_size_of_trade_portfolio_pct": _std(portfolio_pct),
+        "avg_stop_loss_distance_pct": _mean(stop_loss),
+        "avg_take_profit_distance_pct": _mean(take_profit),
+        "avg_convo_leverage": _mean(convo_leverage),
+        "median_convo_leverage": _median(convo_leverage),
+    }
+
+
+def _signals_breakdown_table(
+    decisions: Sequence[Decision], position_intervals: Sequence[PositionInterval]
+) -> dict[str, float]:
+    by_signal: dict[str, list[Decision]] = {s: [] for s in _SIGNALS}
+    for d in decisions:
+        by_signal[d.signal].append(d)
+    total = len(decisions)
+    confidence = [d.confidence for d in decisions]
+    leverage = [d.leverage for d in decisions]
+
+    table: dict[str, float] = {"total_signals": total}
+    for s in _SIGNALS:
+        table[f"num_{s}_signals"] = len(by_signal[s])
+        table[f"{s}_signal_pct"] = _pct(len(by_signal[s]), total)  # share of all signals, 0-100
+    # Long signals per short signal (nof1: 16 long / 10 short = 1.6); 0 without short signals.
+    num_short = len(by_signal["short"])
+    table["long_short_ratio"] = len(by_signal["long"]) / num_short if num_short else 0.0
+
+    table["avg_confidence"] = _mean(confidence)
+    table["median_confidence"] = _median(confidence)
+    table["std_confidence"] = _std(confidence)
+    for s in _SIGNALS:
+        values = [d.confidence for d in by_signal[s]]
+        table[f"avg_confidence_{s}"] = _mean(values)
+        table[f"std_confidence_{s}"] = _std(values)
+
+    table["avg_leverage"] = _mean(leverage)
+    table["median_leverage"] = _median(leverage)
+    table["std_leverage"] = _std(leverage)
+    for s in _SIDES:  # nof1 breaks leverage down for entry signals only
+        values = [d.leverage for d in by_signal[s]]
+        table[f"avg_leverage_{s}"] = _mean(values)
+        table[f"std_leverage_{s}"] = _std(values)
+
+    # Minutes in each position state, summed over symbols ("combined"): with 6 coins tracked over the
+    # invocation span, nof1's three totals add up to 6 x that span. Percentages are of that sum.
+    minutes = {state: 0.0 for state in _POSITION_STATES}
+    for interval in position_intervals:
+        minutes[interval.state] += (interval.end_s - interval.start_s) / 60
+    all_minutes = math.fsum(minutes.values())
+    for state in _POSITION_STATES:
+        table[f"mins_{state}_combined"] = minutes[state]
+        table[f"pct_mins_{state}_combined"] = _pct(minutes[state], all_minutes)
+    return table
+
+
+def _invocation_breakdown_table(invocations_s: Sequence[float]) -> dict[str, float]:
+    # Breaks are the gaps between consecutive invocations in time order, in minutes.
+    times = sorted(invocations_s)
+    breaks = [(b - a) / 60 for a, b in zip(times, times[1:])]
+    return {
+        "num_invocations": len(times),
+        "min_invocation_break_mins": min(breaks, default=0.0),
+        "max_invocation_break_mins": max(breaks, default=0.0),
+        "avg_invocation_break_mins": _mean(breaks),
+        "std_invocation_break_mins": _std(breaks),
+    }
+
+
+# ------------------------------------------------------------------------------------------- entry
+
+
+def _validate(
+    model_id: str,
+    trades: Sequence[TradeFacts],
+    decisions: Sequence[Decision],
+    position_intervals: Sequence[PositionInterval],
+) -> None:
+    for t in trades:
+        if t.model_id != model_id:
+            raise ValueError(f"trade {t.id!r} belongs to model {t.model_id!r}, not {model_id!r}")
+        if t.side not in _SIDES:
+            raise ValueError(f"trade {t.id!r}: side must be long or short: {t.side!r}")
+    for d in decisions:
+        if d.signal not in _SIGNALS:
+            raise ValueError(
+                f"decision at {d.timestamp_s!r}: signal must be one of {_SIGNALS}: {d.signal!r}"
+            )
+    for p in position_intervals:
+        if p.state not in _POSITION_STATES:
+            raise ValueError(
+                f"position interval of {p.symbol!r}: state must be one of {_POSITION_STATES}: {p.state!r}"
+            )
+        if p.end_s < p.start_s:
+            raise ValueError(
+                f"position interval of {p.symbol!r}: end {p.end_s!r} is before start {p.start_s!r}"
+            )
+
+
+def compute_model_analytics(
+    model_id: str,
+    trades: Iterable[TradeFacts],
+    *,
+    decisions: Iterable[Decision] = (),
+    invocations_s: Iterable[float] = (),
+    position_intervals: Iterable[PositionInterval] = (),
+    equity_at: EquityLookup | None = None,
+    last_convo: ConvoRef | None = None,
+    now_s: float,
+) -> dict[str, Any]:
+    """Build one ModelAnalytics object (nof1's shape) from a model's closed trades and optional inputs.
+
+    ``trades`` must all belong to ``model_id``. Optional inputs that are missing leave their fields at 0
+    (doc ids at None); no field is ever dropped.
+    """
+    trades = list(trades)
+    decisions = list(decisions)
+    position_intervals = list(position_intervals)
+    _validate(model_id, trades, decisions, position_intervals)
+
+    # The last exited trade; ties on exit time resolve to the greatest id so the choice is stable.
+    last_trade = max(trades, key=lambda t: (t.exit_time_s, t.id), default=None)
+    return {
+        "id": model_id,
+        "model_id": model_id,
+        "updated_at": now_s,
+        "last_trade_exit_time": last_trade.exit_time_s if last_trade else 0,
+        "last_trade_doc_id": last_trade.id if last_trade else None,
+        "last_convo_timestamp": last_convo.timestamp_s if last_convo else 0,
+        "last_convo_doc_id": last_convo.doc_id if last_convo else None,
+        "fee_pnl_moves_breakdown_table": _fee_pnl_moves_breakdown_table(trades),
+        "winners_losers_breakdown_table": _winners_losers_breakdown_table(trades),
+        "longs_shorts_breakdown_table": _longs_shorts_breakdown_table(trades),
+        "overall_trades_overview_table": _overall_trades_overview_table(trades, decisions, equity_at),
+        "signals_breakdown_table": _signals_breakdown_table(decisions, position_intervals),
+        "invocation_breakdown_table": _invocation_breakdown_table(list(invocations_s)),
+    }
