@@ -170,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Later subsystems (ingest, import, parity, serve, analytics, traders) add their subcommands here.
-_EXTENSIONS: list[Callable[[Any], None]] = []
+_EXTENSIONS: list[Callable[[Any], None]] = [
+    __import__("nof0.ingest.commands", fromlist=["register"]).register,  # ingest, traders sync, import
+]
 
 
 def main(argv: list[str] | None = None) -> int:
