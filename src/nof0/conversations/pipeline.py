@@ -39,4 +39,4 @@ async def stage_decision_cycles(rt: Runtime, conn: AsyncConnection, events: list
     )
     changed = await repo.upsert_decision_cycles(conn, rows)
     staged = Staged(changed=len(changed), duplicates=len(events) - len(changed))
-    return staged.then(publish_last_decisions, *sorted(changed)) if changed else staged
+    return staged.then(publish_last_decisions, *sorted(set(changed))) if changed else staged

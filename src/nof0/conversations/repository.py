@@ -78,10 +78,10 @@ async def list_recent_messages(conn: AsyncConnection, model_ids: Sequence[str], 
     return await cur.fetchall()
 
 
-async def upsert_decision_cycles(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Insert or update cycles by (model_id, cycle_number); returns the models whose cycles changed."""
+async def upsert_decision_cycles(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Insert or update cycles by (model_id, cycle_number); returns the model id of each changed cycle."""
     cur = await conn.execute(_UPSERT_CYCLES, unnest_params(rows, _CYCLE_TYPES))
-    return {r["model_id"] for r in await cur.fetchall()}
+    return [r["model_id"] for r in await cur.fetchall()]
 
 
 async def list_last_decisions(conn: AsyncConnection, model_ids: Sequence[str]) -> list[dict[str, Any]]:

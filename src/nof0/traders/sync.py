@@ -21,16 +21,21 @@ from nof0.runtime import Runtime
 __all__ = ["trader_events", "sync_traders"]
 
 
+def _plain(obj: Any) -> Any:
+    # configuration durations are floats (seconds) of a subclass msgspec does not encode by itself
+    return msgspec.to_builtins(obj, enc_hook=lambda value: float(value) if isinstance(value, float) else value)
+
+
 def trader_events(config: Config) -> list[Any]:
     events: list[Any] = []
     for trader in config.manager.traders:
         events.append(ModelEvent(id=trader.id, display_name=trader.name,
                                  starting_capital_usd=trader.starting_capital_usd,
-                                 trader_config=msgspec.to_builtins(trader)))
+                                 trader_config=_plain(trader)))
     for trader in config.manager.traders:
         events.append(TraderState(trader_id=trader.id, exchange_provider=trader.exchange_provider,
                                   market_provider=trader.market_provider, allocation_pct=trader.allocation_pct,
-                                  cooldown=dict(trader.cooldown), risk_guards=msgspec.to_builtins(trader.risk_params)))
+                                  cooldown=dict(trader.cooldown), risk_guards=_plain(trader.risk_params)))
     return events
 
 
