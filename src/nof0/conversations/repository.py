@@ -27,11 +27,11 @@ async def ensure_conversations(conn: AsyncConnection, model_ids: Sequence[str]) 
     """The id of each model's main thread, created when missing."""
     ids = sorted(set(model_ids))
     await conn.execute(
-        "INSERT INTO conversations (model_id) SELECT unnest(%s::text[]) ON CONFLICT (model_id, thread) DO NOTHING",
+        "INSERT INTO conversations (model_id) SELECT unnest(%b::text[]) ON CONFLICT (model_id, thread) DO NOTHING",
         (ids,),
     )
     cur = await conn.execute(
-        "SELECT id, model_id FROM conversations WHERE thread = 'main' AND model_id = ANY(%s::text[])", (ids,)
+        "SELECT id, model_id FROM conversations WHERE thread = 'main' AND model_id = ANY(%b::text[])", (ids,)
     )
     return {r["model_id"]: r["id"] for r in await cur.fetchall()}
 
@@ -42,7 +42,7 @@ async def insert_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
         """
         INSERT INTO conversation_messages (conversation_id, role, content, ts_ms, metadata)
         SELECT c, r, t, ts, coalesce(m, '{}'::jsonb)
-          FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::jsonb[]) AS v(c, r, t, ts, m)
+          FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::bigint[], %b::jsonb[]) AS v(c, r, t, ts, m)
         ON CONFLICT DO NOTHING
         RETURNING conversation_id
         """,
@@ -70,7 +70,7 @@ async def list_recent_messages(conn: AsyncConnection, model_ids: Sequence[str], 
                ORDER BY ts_ms DESC NULLS LAST, role_rank DESC, content_md5 DESC
                LIMIT %s
           ) AS w
-         WHERE c.thread = 'main' AND c.model_id = ANY(%s::text[])
+         WHERE c.thread = 'main' AND c.model_id = ANY(%b::text[])
          ORDER BY c.model_id, w.ts_ms NULLS FIRST, w.role_rank, w.content_md5
         """,
         (window, list(model_ids)),
@@ -89,7 +89,7 @@ async def list_last_decisions(conn: AsyncConnection, model_ids: Sequence[str]) -
         """
         SELECT DISTINCT ON (model_id) model_id, cycle_number, prompt_digest, cot_trace, decisions, success,
                error_message, executed_at
-          FROM decision_cycles WHERE model_id = ANY(%s::text[])
+          FROM decision_cycles WHERE model_id = ANY(%b::text[])
          ORDER BY model_id, executed_at DESC, cycle_number DESC
         """,
         (list(model_ids),),

@@ -75,7 +75,7 @@ def upsert_sql(
     names = list(columns)
     keys = {k.strip() for k in key.split(",")}
     updated = [c for c in names if c not in keys]
-    arrays = ", ".join(f"%s::{t}[]" for t in columns.values())
+    arrays = ", ".join(f"%b::{t}[]" for t in columns.values())
     where = (f"({', '.join('t.' + c for c in updated)}) IS DISTINCT FROM "
              f"({', '.join('EXCLUDED.' + c for c in updated)})")
     return (

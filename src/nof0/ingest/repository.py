@@ -21,7 +21,7 @@ async def insert_dead_letters(conn: AsyncConnection, source: str, rejections: Se
     cur = await conn.execute(
         """
         INSERT INTO ingest_dead_letters (source, line_no, event_type, field, reason, raw)
-        SELECT * FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[])
+        SELECT * FROM unnest(%b::text[], %b::int[], %b::text[], %b::text[], %b::text[], %b::text[])
         ON CONFLICT ON CONSTRAINT uq_dead_letters_raw DO NOTHING
         """,
         (

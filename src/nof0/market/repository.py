@@ -17,7 +17,7 @@ __all__ = ["list_known_symbols", "upsert_symbols", "upsert_assets", "upsert_asse
 
 
 async def list_known_symbols(conn: AsyncConnection, symbols: Sequence[str]) -> set[str]:
-    cur = await conn.execute("SELECT symbol FROM symbols WHERE symbol = ANY(%s::text[])", (list(symbols),))
+    cur = await conn.execute("SELECT symbol FROM symbols WHERE symbol = ANY(%b::text[])", (list(symbols),))
     return {r["symbol"] for r in await cur.fetchall()}
 
 
@@ -26,7 +26,7 @@ async def upsert_symbols(conn: AsyncConnection, symbols: Sequence[str], quotes: 
     cur = await conn.execute(
         """
         INSERT INTO symbols (symbol, quote_currency)
-        SELECT s, coalesce(q, 'USD') FROM unnest(%s::text[], %s::text[]) AS v(s, q)
+        SELECT s, coalesce(q, 'USD') FROM unnest(%b::text[], %b::text[]) AS v(s, q)
         ON CONFLICT (symbol) DO NOTHING
         RETURNING symbol
         """,
@@ -36,7 +36,7 @@ async def upsert_symbols(conn: AsyncConnection, symbols: Sequence[str], quotes: 
     cur = await conn.execute(
         """
         UPDATE symbols SET quote_currency = v.q
-          FROM unnest(%s::text[], %s::text[]) AS v(s, q)
+          FROM unnest(%b::text[], %b::text[]) AS v(s, q)
          WHERE symbols.symbol = v.s AND v.q IS NOT NULL AND symbols.quote_currency IS DISTINCT FROM v.q
         RETURNING symbols.symbol
         """,
@@ -52,8 +52,8 @@ async def upsert_assets(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -
         """
         INSERT INTO market_assets AS a (provider, symbol, name, sz_decimals, max_leverage, only_isolated,
                                         margin_table_id, is_delisted, ts_ms)
-        SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::float8[], %s::bool[], %s::int[],
-                             %s::bool[], %s::bigint[])
+        SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::int[], %b::float8[], %b::bool[], %b::int[],
+                             %b::bool[], %b::bigint[])
         ON CONFLICT (provider, symbol) DO UPDATE
            SET name = EXCLUDED.name, sz_decimals = EXCLUDED.sz_decimals, max_leverage = EXCLUDED.max_leverage,
                only_isolated = EXCLUDED.only_isolated, margin_table_id = EXCLUDED.margin_table_id,
@@ -79,9 +79,9 @@ async def upsert_asset_ctxs(conn: AsyncConnection, rows: Sequence[dict[str, Any]
         """
         INSERT INTO market_asset_ctx AS c (provider, symbol, funding, open_interest, oracle_px, mark_px, mid_px,
                                            impact_pxs, prev_day_px, day_ntl_vlm, day_base_vlm, premium, ts_ms)
-        SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[], %s::float8[], %s::float8[], %s::float8[],
-                             %s::float8[], %s::jsonb[], %s::float8[], %s::float8[], %s::float8[], %s::float8[],
-                             %s::bigint[])
+        SELECT * FROM unnest(%b::text[], %b::text[], %b::float8[], %b::float8[], %b::float8[], %b::float8[],
+                             %b::float8[], %b::jsonb[], %b::float8[], %b::float8[], %b::float8[], %b::float8[],
+                             %b::bigint[])
         ON CONFLICT (provider, symbol) DO UPDATE
            SET funding = EXCLUDED.funding, open_interest = EXCLUDED.open_interest, oracle_px = EXCLUDED.oracle_px,
                mark_px = EXCLUDED.mark_px, mid_px = EXCLUDED.mid_px, impact_pxs = EXCLUDED.impact_pxs,
@@ -99,7 +99,7 @@ async def list_assets(conn: AsyncConnection, provider: str, symbols: Sequence[st
     cur = await conn.execute(
         """
         SELECT provider, symbol, name, sz_decimals, max_leverage, only_isolated, margin_table_id, is_delisted, ts_ms
-          FROM market_assets WHERE provider = %s AND symbol = ANY(%s::text[]) ORDER BY symbol
+          FROM market_assets WHERE provider = %s AND symbol = ANY(%b::text[]) ORDER BY symbol
         """,
         (provider, list(symbols)),
     )
@@ -111,7 +111,7 @@ async def list_asset_ctxs(conn: AsyncConnection, provider: str, symbols: Sequenc
         """
         SELECT provider, symbol, funding, open_interest, oracle_px, mark_px, mid_px, impact_pxs, prev_day_px,
                day_ntl_vlm, day_base_vlm, premium, ts_ms
-          FROM market_asset_ctx WHERE provider = %s AND symbol = ANY(%s::text[]) ORDER BY symbol
+          FROM market_asset_ctx WHERE provider = %s AND symbol = ANY(%b::text[]) ORDER BY symbol
         """,
         (provider, list(symbols)),
     )

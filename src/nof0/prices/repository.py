@@ -61,7 +61,7 @@ async def list_latest(conn: AsyncConnection, symbols: Sequence[str] | None = Non
         cur = await conn.execute("SELECT symbol, price, ts_ms FROM price_latest ORDER BY symbol")
     else:
         cur = await conn.execute(
-            "SELECT symbol, price, ts_ms FROM price_latest WHERE symbol = ANY(%s::text[]) ORDER BY symbol",
+            "SELECT symbol, price, ts_ms FROM price_latest WHERE symbol = ANY(%b::text[]) ORDER BY symbol",
             (list(symbols),),
         )
     return await cur.fetchall()

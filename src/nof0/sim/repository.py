@@ -41,7 +41,7 @@ async def list_recent_orders(conn: AsyncConnection, trader_ids: Sequence[str], l
     """The newest ``limit`` orders per trader, oldest first."""
     cur = await conn.execute(
         f"""
-        SELECT o.* FROM unnest(%s::text[]) AS tr(id)
+        SELECT o.* FROM unnest(%b::text[]) AS tr(id)
         CROSS JOIN LATERAL (
             SELECT {', '.join(_ORDER_TYPES)} FROM sim_orders WHERE trader_id = tr.id
              ORDER BY ts_ms DESC, oid DESC LIMIT %s
@@ -55,7 +55,7 @@ async def list_recent_orders(conn: AsyncConnection, trader_ids: Sequence[str], l
 
 async def list_balances(conn: AsyncConnection, trader_ids: Sequence[str]) -> list[dict[str, Any]]:
     cur = await conn.execute(
-        "SELECT trader_id, asset, total, available, ts_ms FROM sim_balances WHERE trader_id = ANY(%s::text[])"
+        "SELECT trader_id, asset, total, available, ts_ms FROM sim_balances WHERE trader_id = ANY(%b::text[])"
         " ORDER BY trader_id, asset",
         (list(trader_ids),),
     )

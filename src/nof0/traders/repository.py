@@ -19,7 +19,7 @@ __all__ = [
 
 
 async def list_known_models(conn: AsyncConnection, ids: Sequence[str]) -> set[str]:
-    cur = await conn.execute("SELECT id FROM models WHERE id = ANY(%s::text[])", (list(ids),))
+    cur = await conn.execute("SELECT id FROM models WHERE id = ANY(%b::text[])", (list(ids),))
     return {r["id"] for r in await cur.fetchall()}
 
 
@@ -33,7 +33,7 @@ async def upsert_models(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -
         """
         INSERT INTO models (id, display_name, trader_config)
         SELECT id, coalesce(name, id), coalesce(cfg, '{}'::jsonb)
-          FROM unnest(%s::text[], %s::text[], %s::jsonb[]) AS v(id, name, cfg)
+          FROM unnest(%b::text[], %b::text[], %b::jsonb[]) AS v(id, name, cfg)
         ON CONFLICT (id) DO NOTHING
         RETURNING id
         """,
@@ -44,7 +44,7 @@ async def upsert_models(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -
         """
         UPDATE models m
            SET display_name = coalesce(v.name, m.display_name), trader_config = coalesce(v.cfg, m.trader_config)
-          FROM unnest(%s::text[], %s::text[], %s::jsonb[]) AS v(id, name, cfg)
+          FROM unnest(%b::text[], %b::text[], %b::jsonb[]) AS v(id, name, cfg)
          WHERE m.id = v.id
            AND (m.display_name, m.trader_config)
                IS DISTINCT FROM (coalesce(v.name, m.display_name), coalesce(v.cfg, m.trader_config))
@@ -69,7 +69,7 @@ async def upsert_accounts(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
         """
         INSERT INTO accounts (model_id, starting_capital_usd, inception_at, inception_id)
         SELECT id, coalesce(cap, 10000), at, coalesce(uid, dflt)
-          FROM unnest(%s::text[], %s::float8[], %s::timestamptz[], %s::uuid[], %s::uuid[]) AS v(id, cap, at, uid, dflt)
+          FROM unnest(%b::text[], %b::float8[], %b::timestamptz[], %b::uuid[], %b::uuid[]) AS v(id, cap, at, uid, dflt)
         ON CONFLICT (model_id) DO NOTHING
         RETURNING model_id
         """,
@@ -83,7 +83,7 @@ async def upsert_accounts(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
                inception_at = coalesce(v.at, a.inception_at),
                inception_id = coalesce(v.uid, a.inception_id),
                updated_at = now()
-          FROM unnest(%s::text[], %s::float8[], %s::timestamptz[], %s::uuid[]) AS v(id, cap, at, uid)
+          FROM unnest(%b::text[], %b::float8[], %b::timestamptz[], %b::uuid[]) AS v(id, cap, at, uid)
          WHERE a.model_id = v.id
            AND (a.starting_capital_usd, a.inception_at, a.inception_id)
                IS DISTINCT FROM (coalesce(v.cap, a.starting_capital_usd), coalesce(v.at, a.inception_at),
@@ -97,17 +97,17 @@ async def upsert_accounts(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
 
 async def get_starting_capitals(conn: AsyncConnection, model_ids: Sequence[str]) -> dict[str, float]:
     cur = await conn.execute(
-        "SELECT model_id, starting_capital_usd FROM accounts WHERE model_id = ANY(%s::text[])", (list(model_ids),)
+        "SELECT model_id, starting_capital_usd FROM accounts WHERE model_id = ANY(%b::text[])", (list(model_ids),)
     )
     return {r["model_id"]: r["starting_capital_usd"] for r in await cur.fetchall()}
 
 
 _STATE_FIELDS = ("allocation_pct", "cooldown", "risk_guards", "last_decision_at", "pause_until")
 
-_STATE_VALUES = """unnest(%(id)s::text[], %(ex)s::text[], %(mk)s::text[], %(alloc)s::float8[], %(cool)s::jsonb[],
-           %(risk)s::jsonb[], %(last)s::timestamptz[], %(pause)s::timestamptz[],
-           %(has_allocation_pct)s::bool[], %(has_cooldown)s::bool[], %(has_risk_guards)s::bool[],
-           %(has_last_decision_at)s::bool[], %(has_pause_until)s::bool[])
+_STATE_VALUES = """unnest(%(id)b::text[], %(ex)b::text[], %(mk)b::text[], %(alloc)b::float8[], %(cool)b::jsonb[],
+           %(risk)b::jsonb[], %(last)b::timestamptz[], %(pause)b::timestamptz[],
+           %(has_allocation_pct)b::bool[], %(has_cooldown)b::bool[], %(has_risk_guards)b::bool[],
+           %(has_last_decision_at)b::bool[], %(has_pause_until)b::bool[])
        AS v(id, ex, mk, alloc, cool, risk, last, pause, h_alloc, h_cool, h_risk, h_last, h_pause)"""
 
 # The value each column takes from an event: given columns replace, absent ones keep the stored value.
@@ -159,7 +159,7 @@ async def list_trader_states(conn: AsyncConnection, trader_ids: Sequence[str]) -
         """
         SELECT trader_id, exchange_provider, market_provider, allocation_pct, cooldown, risk_guards,
                last_decision_at, pause_until
-          FROM trader_state WHERE trader_id = ANY(%s::text[]) ORDER BY trader_id
+          FROM trader_state WHERE trader_id = ANY(%b::text[]) ORDER BY trader_id
         """,
         (list(trader_ids),),
     )

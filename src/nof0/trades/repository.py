@@ -54,7 +54,7 @@ async def lock_models(conn: AsyncConnection, model_ids: Sequence[str]) -> None:
     """Serialise fill books per model across processes (transaction-scoped, taken in a fixed order)."""
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('nof0.fills:' || m, 0))"
-        " FROM (SELECT unnest(%s::text[]) AS m ORDER BY 1) AS s",
+        " FROM (SELECT unnest(%b::text[]) AS m ORDER BY 1) AS s",
         (sorted(set(model_ids)),),
     )
 
@@ -62,7 +62,7 @@ async def lock_models(conn: AsyncConnection, model_ids: Sequence[str]) -> None:
 async def insert_fills(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
     """Store fills (natural key model_id, tid); returns the (model_id, tid) of those that were new."""
     cols = ", ".join(FILL_TYPES)
-    arrays = ", ".join(f"%s::{t}[]" for t in FILL_TYPES.values())
+    arrays = ", ".join(f"%b::{t}[]" for t in FILL_TYPES.values())
     cur = await conn.execute(
         f"INSERT INTO fills ({cols}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING RETURNING model_id, tid",
         unnest_params(rows, FILL_TYPES),
@@ -80,7 +80,7 @@ async def list_fills(conn: AsyncConnection, model_id: str) -> list[dict[str, Any
 
 async def get_fill_books(conn: AsyncConnection, model_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     cur = await conn.execute(
-        "SELECT model_id, state FROM fill_books WHERE model_id = ANY(%s::text[])", (list(model_ids),)
+        "SELECT model_id, state FROM fill_books WHERE model_id = ANY(%b::text[])", (list(model_ids),)
     )
     return {r["model_id"]: r["state"] for r in await cur.fetchall()}
 
@@ -90,7 +90,7 @@ async def upsert_fill_books(conn: AsyncConnection, books: Sequence[tuple[str, in
     await conn.execute(
         """
         INSERT INTO fill_books AS b (model_id, last_ts_ms, last_tid, state)
-        SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::jsonb[])
+        SELECT * FROM unnest(%b::text[], %b::bigint[], %b::bigint[], %b::jsonb[])
         ON CONFLICT (model_id) DO UPDATE
            SET last_ts_ms = EXCLUDED.last_ts_ms, last_tid = EXCLUDED.last_tid, state = EXCLUDED.state,
                updated_at = now()
@@ -112,7 +112,7 @@ async def delete_trades_except(conn: AsyncConnection, model_id: str, origin: str
     """Remove a model's trades of ``origin`` that a rebuild no longer produces; returns them."""
     cur = await conn.execute(
         """
-        DELETE FROM trades WHERE model_id = %s AND origin = %s AND NOT (id = ANY(%s::text[]))
+        DELETE FROM trades WHERE model_id = %s AND origin = %s AND NOT (id = ANY(%b::text[]))
         RETURNING id, model_id, symbol, side, realized_net_pnl, exit_ts_ms
         """,
         (model_id, origin, list(keep)),
@@ -131,7 +131,7 @@ async def upsert_positions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]
 
 async def delete_positions_except(conn: AsyncConnection, model_id: str, keep: Sequence[str]) -> int:
     cur = await conn.execute(
-        "DELETE FROM positions WHERE model_id = %s AND origin = 'fills' AND NOT (id = ANY(%s::text[]))",
+        "DELETE FROM positions WHERE model_id = %s AND origin = 'fills' AND NOT (id = ANY(%b::text[]))",
         (model_id, list(keep)),
     )
     return cur.rowcount
@@ -145,7 +145,7 @@ async def upsert_fill_snapshots(conn: AsyncConnection, model_id: str, snapshots:
     cur = await conn.execute(
         """
         INSERT INTO account_equity_snapshots AS s (model_id, ts_ms, equity_usd, realized_pnl, unrealized_pnl)
-        SELECT %s, * FROM unnest(%s::bigint[], %s::float8[], %s::float8[], %s::float8[])
+        SELECT %s, * FROM unnest(%b::bigint[], %b::float8[], %b::float8[], %b::float8[])
         ON CONFLICT (model_id, ts_ms) DO UPDATE
            SET equity_usd = EXCLUDED.equity_usd, realized_pnl = EXCLUDED.realized_pnl,
                unrealized_pnl = EXCLUDED.unrealized_pnl
@@ -162,7 +162,7 @@ async def upsert_event_snapshots(conn: AsyncConnection, rows: Sequence[dict[str,
     cur = await conn.execute(
         """
         INSERT INTO account_equity_snapshots AS s (model_id, ts_ms, equity_usd, realized_pnl, unrealized_pnl)
-        SELECT v.* FROM unnest(%s::text[], %s::bigint[], %s::float8[], %s::float8[], %s::float8[])
+        SELECT v.* FROM unnest(%b::text[], %b::bigint[], %b::float8[], %b::float8[], %b::float8[])
                         AS v(model_id, ts_ms, equity_usd, realized_pnl, unrealized_pnl)
          WHERE NOT EXISTS (SELECT 1 FROM fills f WHERE f.model_id = v.model_id AND f.ts_ms = v.ts_ms)
         ON CONFLICT (model_id, ts_ms) DO UPDATE
@@ -181,7 +181,7 @@ async def insert_position_closes(conn: AsyncConnection, rows: Sequence[dict[str,
     cur = await conn.execute(
         """
         INSERT INTO position_closes (position_id, exit_price, exit_ts_ms, exit_oid, commission)
-        SELECT * FROM unnest(%s::text[], %s::float8[], %s::bigint[], %s::bigint[], %s::float8[])
+        SELECT * FROM unnest(%b::text[], %b::float8[], %b::bigint[], %b::bigint[], %b::float8[])
         ON CONFLICT (position_id) DO NOTHING
         RETURNING position_id
         """,
@@ -198,7 +198,7 @@ async def close_positions(conn: AsyncConnection, position_ids: Sequence[str]) ->
         UPDATE positions p
            SET status = 'closed', exit_price = c.exit_price, exit_ts_ms = c.exit_ts_ms, updated_at = now()
           FROM position_closes c
-         WHERE p.id = c.position_id AND p.id = ANY(%s::text[]) AND p.status = 'open' AND p.origin = 'event'
+         WHERE p.id = c.position_id AND p.id = ANY(%b::text[]) AND p.status = 'open' AND p.origin = 'event'
         RETURNING p.*, c.exit_oid, c.commission AS exit_fee
         """,
         (list(position_ids),),
@@ -212,7 +212,7 @@ async def list_open_positions(conn: AsyncConnection, model_ids: Sequence[str]) -
         """
         SELECT p.*, l.price AS mark
           FROM positions p LEFT JOIN price_latest l ON l.symbol = p.symbol
-         WHERE p.model_id = ANY(%s::text[]) AND p.status = 'open'
+         WHERE p.model_id = ANY(%b::text[]) AND p.status = 'open'
          ORDER BY p.model_id, p.symbol, p.entry_ts_ms, p.id
         """,
         (list(model_ids),),
@@ -224,7 +224,7 @@ async def list_recent_trades(conn: AsyncConnection, model_ids: Sequence[str], li
     """The latest ``limit`` trades of each model, newest exit first (ties by id)."""
     cur = await conn.execute(
         """
-        SELECT t.* FROM unnest(%s::text[]) AS m(id)
+        SELECT t.* FROM unnest(%b::text[]) AS m(id)
         CROSS JOIN LATERAL (
             SELECT * FROM trades WHERE model_id = m.id ORDER BY exit_ts_ms DESC NULLS LAST, id LIMIT %s
         ) AS t
