@@ -22,6 +22,7 @@ Definitions, checked against nof1's own numbers for grok-4 (``fixtures/nof1-2025
 from __future__ import annotations
 
 import math
+import operator
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
@@ -40,7 +41,7 @@ _POSITION_STATES = ("long", "short", "flat")
 # --------------------------------------------------------------------------------------------- inputs
 
 
-class TradeFacts(msgspec.Struct, frozen=True, kw_only=True):
+class TradeFacts(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The facts of one closed round-trip trade that the analytics need."""
 
     id: str  # the trade document id (nof1 ``id``), reported as last_trade_doc_id
@@ -71,7 +72,7 @@ class TradeFacts(msgspec.Struct, frozen=True, kw_only=True):
         return (self.exit_time_s - self.entry_time_s) / 60
 
 
-class Decision(msgspec.Struct, frozen=True, kw_only=True):
+class Decision(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One signal of one decision cycle (nof1 counts one signal per coin per invocation)."""
 
     signal: Signal
@@ -182,7 +183,7 @@ def _std(values: Sequence[float]) -> float:
         return 0.0
     mean = math.fsum(values) / n
     deviations = [x - mean for x in values]
-    ss = math.fsum(d * d for d in deviations) - math.fsum(deviations) ** 2 / n
+    ss = math.fsum(map(operator.mul, deviations, deviations)) - math.fsum(deviations) ** 2 / n
     return math.sqrt(max(ss, 0.0) / (n - 1))
 
 
@@ -286,8 +287,9 @@ def _overall_trades_overview_table(
 
     # Distance from entry to the planned stop / target, |level - entry| / entry x 100, averaged over the
     # trades whose exit plan has that level (nof1's trades carry empty exit plans: 0).
-    stop_loss = [d for t in trades if (d := _exit_plan_distance_pct(t, "stop_loss")) is not None]
-    take_profit = [d for t in trades if (d := _exit_plan_distance_pct(t, "profit_target")) is not None]
+    planned = [t for t in trades if t.exit_plan]
+    stop_loss = [d for t in planned if (d := _exit_plan_distance_pct(t, "stop_loss")) is not None]
+    take_profit = [d for t in planned if (d := _exit_plan_distance_pct(t, "profit_target")) is not None]
 
     # Leverage the model asked for in its entry decisions. nof1's grok-4 average is 345/26, and 26 is
     # exactly its number of long + short signals, so only entry signals count.
