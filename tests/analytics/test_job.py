@@ -109,20 +109,28 @@ async def test_break_even_and_single_trade_models(clocked, pg_dsn):
     assert full["winners_losers_breakdown_table"]["win_rate"] == pytest.approx((10 - losers) * 10)
 
 
-async def test_grok4_through_the_database_matches_nof1(clocked, pg_dsn):
-    """The capture's grok-4 trades stored in ``trades``: the job's trade tables equal nof1's."""
-    trades = [t for t in json.loads((FIXTURES / "trades.json").read_text())["trades"] if t["model_id"] == "grok-4"]
+async def test_the_capture_through_the_database_matches_nof1(clocked, pg_dsn):
+    """The capture's trades stored in ``trades``: every model gets its tables, and grok-4's trade tables
+    equal nof1's."""
+    trades = json.loads((FIXTURES / "trades.json").read_text())["trades"]
     nof1 = json.loads((FIXTURES / "analytics-grok-4.json").read_text())["analytics"][0]
     columns = ("id", "model_id", "symbol", "side", "trade_type", "quantity", "leverage", "confidence",
                "entry_price", "exit_price", "realized_gross_pnl", "realized_net_pnl", "total_commission_dollars",
                "entry_commission_dollars", "exit_commission_dollars", "exit_plan")
     rows = [{c: t[c] for c in columns} | {"entry_ts_ms": round(t["entry_time"] * 1000),
                                           "exit_ts_ms": round(t["exit_time"] * 1000)} for t in trades]
+    models = sorted({t["model_id"] for t in trades})
     with psycopg.connect(pg_dsn) as conn:
-        add_model(conn, "grok-4")
+        for m in models:
+            add_model(conn, m)
         add_trades(conn, rows)
-    await run_analytics(clocked, ["grok-4"])
-    ours = analytics_rows(pg_dsn)["grok-4"]["payload"]
+    report = await run_analytics(clocked)
+    assert report.computed == models and len(models) == 6
+    stored = analytics_rows(pg_dsn)
+    for m in models:
+        assert stored[m]["payload"]["overall_trades_overview_table"]["total_trades"] == sum(
+            1 for t in trades if t["model_id"] == m)
+    ours = stored["grok-4"]["payload"]
     for table in ("fee_pnl_moves_breakdown_table", "winners_losers_breakdown_table", "longs_shorts_breakdown_table"):
         for field, value in nof1[table].items():
             if field == "std_taker_fee":  # documented mismatch (docs/analytics.md)
@@ -150,11 +158,13 @@ async def test_decisions_positions_and_conversations_feed_their_tables(clocked, 
             (2, T0_MS + 2 * h, [{"signal": "close", "symbol": "BTC", "confidence": 0.6, "leverage": 1},
                                 {"signal": "buy", "symbol": "ETH", "confidence": 0.5}]),  # invalid: skipped
             (3, T0_MS + 4 * h, [{"signal": "short", "symbol": "ETH", "confidence": 0.7, "leverage": 5}]),
+            (4, T0_MS + h, None),  # a failed cycle: an invocation without decisions
         ]
         for n, ts, decisions in cycles:
             conn.execute(
                 "INSERT INTO decision_cycles (model_id, cycle_number, decisions, executed_at) VALUES ('m', %s, %s, %s)",
-                (n, json.dumps(decisions), datetime.fromtimestamp(ts / 1000, tz=timezone.utc)),
+                (n, None if decisions is None else json.dumps(decisions),
+                 datetime.fromtimestamp(ts / 1000, tz=timezone.utc)),
             )
         # BTC long for the first hour, ETH short from 3 h on and still open
         conn.execute(
@@ -191,7 +201,7 @@ async def test_decisions_positions_and_conversations_feed_their_tables(clocked, 
     assert s["pct_mins_flat_combined"] == pytest.approx(75)
 
     inv = a["invocation_breakdown_table"]
-    assert inv["num_invocations"] == 3 and inv["avg_invocation_break_mins"] == 120
+    assert inv["num_invocations"] == 4 and inv["avg_invocation_break_mins"] == 80  # breaks 60, 60, 120
 
     o = a["overall_trades_overview_table"]
     assert o["avg_convo_leverage"] == pytest.approx((10 + 5) / 2)  # entry signals only

@@ -144,11 +144,12 @@ def _exit_plan(stop_loss: float | None, profit_target: float | None) -> dict[str
 
 async def list_decision_cycles(conn: AsyncConnection, model_ids: list[str]) -> list[tuple[str, int | None, float, str]]:
     """``(model_id, cycle_number, executed_at seconds, decisions JSON text)``; the caller parses the text
-    (one msgspec pass per cycle is faster than psycopg's generic JSON loader)."""
+    (one msgspec pass per cycle is faster than psycopg's generic JSON loader). A cycle without decisions
+    (SQL NULL, e.g. a failed cycle) still is an invocation, with no signals."""
     async with _tuples(conn) as cur:
         await cur.execute(
             """
-            SELECT model_id, cycle_number, extract(epoch FROM executed_at)::float8, coalesce(decisions::text, 'null')
+            SELECT model_id, cycle_number, extract(epoch FROM executed_at)::float8, coalesce(decisions::text, '[]')
               FROM decision_cycles
              WHERE model_id = ANY(%s)
             """,
