@@ -235,3 +235,13 @@ async def test_real_jobs_publish_the_caches(rt, clock, pg_dsn, redis_sync):
     assert {j: (r["last_status"], r["runs"]) for j, r in job_runs(pg_dsn).items()} == {
         ANALYTICS: ("ok", 1), REFRESH_VIEWS: ("ok", 1)
     }
+
+
+async def test_stopping_during_a_run_cancels_and_records_it(rt, clock, recorder, pg_dsn):
+    recorder.gate = asyncio.Event()  # never set: the cold-start run hangs
+    s = make(rt, recorder, sleep=VirtualTime(clock, block_over_s=5))
+    async with s.running():
+        await asyncio.wait_for(recorder.started.wait(), 10)
+    row = job_runs(pg_dsn)[ANALYTICS]
+    assert (row["last_status"], row["last_error"], row["runs"], row["failures"]) == ("failed", "cancelled", 1, 1)
+    assert recorder.active == 0

@@ -146,8 +146,9 @@ class Scheduler:
         try:
             yield self
         finally:
-            stop.set()
-            task.cancel()  # a run in progress is recorded as cancelled; its locks are released
+            stop.set()  # an idle loop returns at once
+            if self._running.locked():
+                task.cancel()  # a run in progress is recorded as cancelled; its locks are released
             await asyncio.gather(task, return_exceptions=True)
 
     async def _wait(self, seconds: float, stop: asyncio.Event) -> None:
