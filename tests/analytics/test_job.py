@@ -301,3 +301,15 @@ async def test_job_order_upsert_then_refresh_then_publish(clocked, pg_dsn, monke
     monkeypatch.setattr(job_module.cache, "publish_analytics", publish)
     await run_analytics(clocked)
     assert events == ["refresh:idle,model-0", "publish"]
+
+
+async def test_a_model_id_of_the_longest_allowed_length(clocked, pg_dsn, redis_sync):
+    long_id = "m" * 64
+    with psycopg.connect(pg_dsn) as conn:
+        add_model(conn, long_id)
+    key = job_module.analytics_lock(clocked, long_id)
+    assert key.name.startswith(f"{clocked.keys.prefix}:lock:analytics.sha1-")
+    assert job_module.analytics_lock(clocked, "gpt-5").name == f"{clocked.keys.prefix}:lock:analytics.gpt-5"
+    report = await run_analytics(clocked)
+    assert report.computed == [long_id]
+    assert redis_sync.exists(clocked.keys.analytics(long_id).name) == 1

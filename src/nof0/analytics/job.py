@@ -15,6 +15,7 @@ is written after the commit, best effort (a Redis error is logged and counted; t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from contextlib import AsyncExitStack
 from datetime import datetime, timezone
@@ -27,11 +28,12 @@ from nof0.analytics import cache, repository as repo
 from nof0.analytics.facts import ModelFacts, group_facts, model_analytics
 from nof0.analytics.publish import note_redis_failure
 from nof0.cache.guards import hold_locks
+from nof0.cache.keys import Key
 from nof0.jobs.views import refresh_views
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
 
-__all__ = ["AnalyticsReport", "run_analytics", "compute_payloads", "BATCH_MODELS"]
+__all__ = ["AnalyticsReport", "run_analytics", "compute_payloads", "analytics_lock", "BATCH_MODELS"]
 
 log = get_logger("nof0.analytics.job")
 
@@ -75,7 +77,7 @@ async def run_analytics(
         wanted = [m for m in known if m in asked]
         report.unknown = sorted(asked.difference(known))
 
-    locks = {m: rt.keys.lock(f"analytics.{m}") for m in wanted}
+    locks = {m: analytics_lock(rt, m) for m in wanted}
     payloads: dict[str, dict[str, Any]] = {}
     async with AsyncExitStack() as stack:
         try:
@@ -107,6 +109,15 @@ async def run_analytics(
         failed=len(report.failed), trades=report.trades, seconds=round(report.total_s, 3),
     )
     return report
+
+
+def analytics_lock(rt: Runtime, model_id: str) -> Key:
+    """``nof0:lock:analytics.{model_id}``; a model id too long for a key part (ids may have 64
+    characters, lock resources too) is replaced by a digest of it, still one lock per model."""
+    resource = f"analytics.{model_id}"
+    if len(resource) > 64:
+        resource = f"analytics.sha1-{hashlib.sha1(model_id.encode()).hexdigest()}"
+    return rt.keys.lock(resource)
 
 
 async def _analyse_batch(
