@@ -313,3 +313,28 @@ async def test_a_model_id_of_the_longest_allowed_length(clocked, pg_dsn, redis_s
     report = await run_analytics(clocked)
     assert report.computed == [long_id]
     assert redis_sync.exists(clocked.keys.analytics(long_id).name) == 1
+
+
+async def test_a_failing_model_is_reported_and_the_others_published(clocked, pg_dsn, redis_sync, monkeypatch):
+    from nof0.jobs import tasks
+    from nof0.jobs.runner import run_recorded
+
+    seed_arena(pg_dsn, n_models=3, trades_per_model=5)
+    real = job_module.model_analytics
+
+    def picky(facts, now_s):
+        if facts.model_id == "model-1":
+            raise ValueError("trade 'x' belongs to model 'y', not 'model-1'")
+        return real(facts, now_s)
+
+    monkeypatch.setattr(job_module, "model_analytics", picky)
+    outcome = await run_recorded(clocked, tasks.ANALYTICS, tasks.analytics_job)
+    assert not outcome.ok
+    assert outcome.error == "AnalyticsFailed: 1 model(s) failed: model-1: trade 'x' belongs to model 'y', not 'model-1'"
+    report = outcome.result["analytics"]
+    assert sorted(report["computed"]) == ["idle", "model-0", "model-2"] and list(report["failed"]) == ["model-1"]
+    assert analytics_rows(pg_dsn).keys() == {"idle", "model-0", "model-2"}
+    assert redis_sync.exists(clocked.keys.analytics("model-2").name) == 1
+    assert redis_sync.zcard(clocked.keys.leaderboard().name) == 4  # the caches were still rebuilt
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT last_status, last_error FROM job_runs").fetchone() == ("failed", outcome.error)

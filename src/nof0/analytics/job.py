@@ -90,9 +90,9 @@ async def run_analytics(
         mine = [m for m in wanted if locks[m].name in held]
         report.skipped_locked = [m for m in wanted if locks[m].name not in held]
 
-        for i in range(0, len(mine), max(1, batch_models)):
-            batch = mine[i : i + max(1, batch_models)]
-            payloads.update(await _analyse_batch(rt, batch, now_ms, report))
+        step = max(1, batch_models)
+        for i in range(0, len(mine), step):
+            payloads.update(await _analyse_batch(rt, mine[i : i + step], now_ms, report))
 
         if payloads:
             t = time.perf_counter()
