@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Later subsystems (ingest, import, parity, serve, analytics, traders) add their subcommands here.
 _EXTENSIONS: list[Callable[[Any], None]] = [
+    __import__("nof0.analytics.commands", fromlist=["register"]).register,  # analytics, jobs
     __import__("nof0.ingest.commands", fromlist=["register"]).register,  # ingest, traders sync, import
 ]
 

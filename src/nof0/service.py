@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from nof0.db.migrate import status as migration_status
+from nof0.jobs.scheduler import Scheduler
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
 
@@ -23,6 +24,7 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
     print(f"nof0 ready: postgres {rt.servers.describe()['postgres']}, redis {rt.servers.describe()['redis']}"
           f"{' (embedded, data in ' + str(rt.config.data_dir) + ')' if rt.servers.embedded else ''}; "
           "Ctrl-C to stop", flush=True)
-    await stop.wait()
+    async with Scheduler(rt).running():  # view refresh and analytics jobs (design 2.3, 2.5)
+        await stop.wait()
     log.info("stopping")
     return 0
