@@ -103,3 +103,15 @@ def test_import_command(etc_dir, pg_dsn, test_servers, tmp_path):
     assert again.stdout.decode().startswith("accepted 0, duplicates ")
     empty = nof0(etc_dir, pg_dsn, test_servers.redis_url, "import", str(tmp_path))
     assert empty.returncode == 2 and "no nof1 snapshot file here" in empty.stderr.decode()
+
+
+def test_ingest_refreshes_the_views_it_feeds(tmp_path, etc_dir, pg_dsn, test_servers):
+    feed = tmp_path / "equity.jsonl"
+    feed.write_text(json.dumps({"type": "model", "id": "m1"}) + "\n" + json.dumps(
+        {"type": "equity_snapshot", "model_id": "m1", "ts_ms": T0, "equity_usd": 12_500.0}) + "\n")
+    run = nof0(etc_dir, pg_dsn, test_servers.redis_url, "ingest", str(feed))
+    assert run.returncode == 0, run.stderr
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT equity, return_pct FROM v_leaderboard").fetchone() == (12_500.0, 25.0)
+    missing = nof0(etc_dir, pg_dsn, test_servers.redis_url, "ingest", str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 2 and "cannot read" in missing.stderr.decode()

@@ -48,27 +48,40 @@ async def _pipe_lines(f: BinaryIO) -> AsyncIterator[bytes]:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from nof0.cli import _with_runtime
     from nof0.ingest.service import IngestService
+    from nof0.jobs.scheduler import VIEW_EVENTS
+    from nof0.jobs.views import refresh_views
 
     async def go(rt: Runtime) -> int:
         service = IngestService(rt)
-        if args.file == "-":
-            stdin = sys.stdin.buffer
-            source = args.source or "stdin"
-            if stat.S_ISREG(os.fstat(stdin.fileno()).st_mode):
-                report = await service.ingest_lines(_file_lines(stdin), source=source)
-            else:
-                report = await service.ingest_lines(_pipe_lines(stdin), source=source)
-        else:
-            try:
-                f = open(args.file, "rb")
-            except OSError as exc:
-                print(f"ingest: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-                return 2
-            with f:
-                report = await service.ingest_lines(_file_lines(f), source=args.source or args.file)
-        return print_report(report)
+        changed: set[str] = set()
+
+        async def remember(types: set[str]) -> None:
+            changed.update(types)
+
+        service.on_committed.append(remember)
+        status = await _ingest_input(service, args)
+        # a one-off process has no scheduler to tell: refresh the views itself (design 2.3 "after ETL batches")
+        if status != 2 and rt.config.root.jobs.refresh_after_ingest and changed & VIEW_EVENTS:
+            await refresh_views(rt)
+        return status
 
     return _with_runtime(args, go)
+
+
+async def _ingest_input(service: Any, args: argparse.Namespace) -> int:
+    """Ingest the file (or stdin) named on the command line; returns the exit status."""
+    if args.file == "-":
+        stdin = sys.stdin.buffer
+        # a regular file redirected to stdin is read like a file; a pipe as a live stream
+        lines = _file_lines(stdin) if stat.S_ISREG(os.fstat(stdin.fileno()).st_mode) else _pipe_lines(stdin)
+        return print_report(await service.ingest_lines(lines, source=args.source or "stdin"))
+    try:
+        f = open(args.file, "rb")
+    except OSError as exc:
+        print(f"ingest: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    with f:
+        return print_report(await service.ingest_lines(_file_lines(f), source=args.source or args.file))
 
 
 def cmd_traders_sync(args: argparse.Namespace) -> int:
