@@ -154,3 +154,13 @@ def test_garbage_is_rejected_never_raised(raw):
         decode_line(raw, 1)
     except Rejected as exc:
         assert exc.rejection.reason and exc.rejection.line == 1
+
+
+def test_every_example_line_in_the_events_doc_is_valid():
+    import re
+
+    doc = (Path(__file__).parents[2] / "docs" / "events.md").read_text()
+    blocks = re.findall(r"```json\n(.*?)```", doc, re.S)
+    lines = [line for block in blocks for line in block.splitlines() if line.strip()]
+    seen = {type(decode_line(line, n)).__struct_config__.tag for n, line in enumerate(lines, 1)}
+    assert seen == set(EVENT_TYPES)
