@@ -60,6 +60,8 @@ async def test_every_file_lands(rt, redis_sync):
 
 
 async def test_importing_twice_changes_nothing(rt, redis_sync):
+    for ttl_class in ("short", "medium", "long", "positions"):  # keys compared by content: none may expire
+        setattr(rt.config.root.ttl, ttl_class, 3600.0)
     first = await import_snapshot(rt, FIXTURES)
     tables = ["models", "symbols", "accounts", "price_ticks", "price_latest", "trades", "positions",
               "account_equity_snapshots", "conversations", "conversation_messages", "ingest_dead_letters"]

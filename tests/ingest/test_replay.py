@@ -90,6 +90,14 @@ def redis_state(client: redis_lib.Redis, prefix: str) -> tuple[dict[str, Any], l
     return keys, entries, folded
 
 
+def _keep_everything(config) -> None:
+    """Runs are compared by content: no key may expire and no stream entry be trimmed while they run
+    (however slow the machine), so TTLs are an hour and the stream keeps every change here."""
+    for ttl_class in ("short", "medium", "long", "positions"):
+        setattr(config.root.ttl, ttl_class, 3600.0)
+    config.root.ingest.trades_stream_maxlen = 10_000_000
+
+
 @pytest.fixture
 def second_store(test_servers, template_db):
     """Another migrated database and Redis prefix, for the shuffled run."""
@@ -110,8 +118,7 @@ async def test_100k_events_once_twice_and_shuffled_leave_the_same_state(rt, pg_d
                                                                         second_store):
     registrations, facts = generate()
     assert len(registrations) + len(facts) >= 100_000
-    # the stream keeps every change of both runs here (trimming would forget history the comparison folds)
-    rt.config.root.ingest.trades_stream_maxlen = 10_000_000
+    _keep_everything(rt.config)
 
     service = IngestService(rt)
     first = await service.ingest_lines(registrations + facts, source="log")
@@ -131,7 +138,7 @@ async def test_100k_events_once_twice_and_shuffled_leave_the_same_state(rt, pg_d
     rng.shuffle(shuffled)
     dsn2, prefix2 = second_store
     config2 = make_config(dsn2, test_servers.redis_url, prefix2)
-    config2.root.ingest.trades_stream_maxlen = 10_000_000
+    _keep_everything(config2)
     async with open_runtime(config2, Servers(dsn2, test_servers.redis_url)) as rt2:
         third = await IngestService(rt2).ingest_lines(registrations + shuffled, source="shuffled")
     bad = {r.raw for r in first.rejections}
