@@ -22,12 +22,16 @@ def set_json(pipe: Pipeline, key: Key, value: Any) -> None:
     pipe.set(key.name, encode(value), px=key.ttl_ms)
 
 
+_RPUSH_CHUNK = 10_000  # values per RPUSH inside one MULTI: keeps each command a sane size
+
+
 def replace_list(pipe: Pipeline, key: Key, values: Iterable[bytes]) -> None:
     """The list becomes exactly ``values`` (an empty list deletes the key)."""
     items = list(values)
     pipe.delete(key.name)
     if items:
-        pipe.rpush(key.name, *items)
+        for i in range(0, len(items), _RPUSH_CHUNK):
+            pipe.rpush(key.name, *items[i : i + _RPUSH_CHUNK])
         if key.ttl_ms:
             pipe.pexpire(key.name, key.ttl_ms)
 
