@@ -7,6 +7,7 @@ import json
 from nof0.analytics.payloads import since_inception_entry
 from nof0.analytics.repository import list_since_inception
 from nof0.importer.snapshot import import_snapshot
+from nof0.ingest.followup import refresh_after_ingest
 from nof0.trades.payloads import trade_json
 from tests.conftest import FIXTURES
 
@@ -28,7 +29,7 @@ async def test_trades_rebuild_field_for_field(rt):
 
 
 async def test_prices_and_since_inception_equal_the_files(rt, redis_sync):
-    await import_snapshot(rt, FIXTURES)
+    assert (await refresh_after_ingest(rt, await import_snapshot(rt, FIXTURES))).ok
     prices = json.loads((FIXTURES / "crypto-prices.json").read_text())["prices"]
     latest = await _rows(rt, "SELECT symbol, price, ts_ms FROM price_latest")
     assert {r["symbol"]: {"symbol": r["symbol"], "price": r["price"], "timestamp": r["ts_ms"]} for r in latest} == prices

@@ -14,6 +14,9 @@ META = json.loads((Path(__file__).parents[1] / "fixtures" / "hyperliquid-meta-an
 MODELS = ["gpt-5", "claude-sonnet-4-5", "grok-4", "qwen3-max", "deepseek-chat-v3.1"]
 SYMBOLS = ["BTC", "ETH", "SOL", "BNB", "DOGE", "XRP"]
 START = {"BTC": 111000.0, "ETH": 3900.0, "SOL": 190.0, "BNB": 1100.0, "DOGE": 0.195, "XRP": 2.6}
+# Position events get instruments of their own: a model holds one open position per symbol, and the
+# fills already hold positions on SYMBOLS. Position n is MODELS[n % 5]'s only position on POS{n // 5}.
+POSITION_SYMBOLS = [f"POS{k}" for k in range(400)]
 
 
 def _walk(rng: random.Random, price: float) -> float:
@@ -24,7 +27,7 @@ def generate(seed: int = 7, ticks: int = 75_000, fills: int = 5_000) -> tuple[li
     """(registration lines, fact lines): registrations must come first; the facts may come in any order."""
     rng = random.Random(seed)
     reg = [{"type": "model", "id": m, "display_name": m.upper(), "starting_capital_usd": 10_000.0} for m in MODELS]
-    reg += [{"type": "symbol", "symbol": s} for s in SYMBOLS]
+    reg += [{"type": "symbol", "symbol": s} for s in SYMBOLS + POSITION_SYMBOLS]
     facts: list[dict] = []
     prices = dict(START)
 
@@ -77,15 +80,23 @@ def generate(seed: int = 7, ticks: int = 75_000, fills: int = 5_000) -> tuple[li
             "entry_closed_pnl": -0.5, "exit_closed_pnl": (exit_ - entry) * qty - 0.5,
         })
 
-    for n in range(2_000):  # positions opened or adjusted once; every other one closed later
-        m, s = rng.choice(MODELS), rng.choice(SYMBOLS)
-        pid = f"pos-{n}"
-        facts.append({"type": "position", "id": pid, "model_id": m, "symbol": s, "side": rng.choice(["long", "short"]),
-                      "entry_price": START[s], "quantity": rng.choice([1.0, 2.5]), "entry_ts_ms": T0 + n * 1000,
-                      "leverage": 10.0, "commission": 0.25, "metadata": {"risk_usd": 100 + n}})
+    for n in range(2_000):  # positions opened, then adjusted up to three times; every other one closed
+        m, s = MODELS[n % 5], POSITION_SYMBOLS[n // 5]
+        pid, entry_ts, price = f"pos-{n}", T0 + n * 1000, rng.choice(list(START.values()))
+        opened = {"type": "position", "id": pid, "model_id": m, "symbol": s, "side": rng.choice(["long", "short"]),
+                  "entry_price": price, "quantity": rng.choice([1.0, 2.5]), "entry_ts_ms": entry_ts,
+                  "leverage": 10.0, "commission": 0.25, "metadata": {"risk_usd": 100 + n}}
+        facts.append(opened)
+        if n % 3 == 0:  # adjusted 30 s later, and again 60 s later
+            facts.append({**opened, "quantity": 4.0, "updated_ts_ms": entry_ts + 30_000})
+            facts.append({**opened, "quantity": 0.5, "commission": 0.5, "updated_ts_ms": entry_ts + 60_000})
+        if n % 4 == 0:  # another state at the opening millisecond (no updated_ts_ms): a fixed one of the two wins
+            facts.append({**opened, "leverage": 20.0})
         if n % 2:
-            facts.append({"type": "position_close", "id": pid, "exit_price": round(START[s] * 1.01, 6),
-                          "exit_ts_ms": T0 + n * 1000 + 90_000, "commission": 0.3})
+            facts.append({"type": "position_close", "id": pid, "exit_price": round(price * 1.01, 6),
+                          "exit_ts_ms": entry_ts + 90_000, "commission": 0.3})
+        if n % 9 == 0:  # a state reported after the close: the round trip is the newest state's
+            facts.append({**opened, "quantity": 3.0, "updated_ts_ms": entry_ts + 120_000})
 
     for n in range(3_000):  # equity reported by the engine (some on fill milliseconds: the fills keep those)
         m = MODELS[n % 5]

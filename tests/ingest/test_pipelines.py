@@ -378,12 +378,15 @@ async def test_rejections_go_to_dead_letters_once_and_valid_neighbours_are_store
 
 
 async def test_a_database_refusal_rejects_only_its_event(rt):
-    await ingest(rt, *REGISTER, f.position("p1", dt=10_000))
-    # valid on its own, but the close is before the entry: the round trip violates a table check
-    report = await ingest(rt, f.tick("BTC", 1.0), f.close("p1", dt=5_000), f.tick("BTC", 2.0, dt=1))
+    await ingest(rt, *REGISTER)
+    # a constraint no validator knows about (this test's own database): the event it refuses is isolated
+    async with rt.pool.connection() as conn:
+        await conn.execute("ALTER TABLE price_ticks ADD CONSTRAINT test_no_42 CHECK (price <> 42)")
+    report = await ingest(rt, f.tick("BTC", 1.0), f.tick("BTC", 42.0, dt=1), f.tick("BTC", 2.0, dt=2))
     assert (report.accepted, report.rejected) == (2, 1)
-    assert report.rejections[0].event_type == "position_close"
-    assert report.rejections[0].reason.startswith("refused by the database")
+    (refused,) = report.rejections
+    assert (refused.event_type, refused.where) == ("price_tick", "event 2")
+    assert refused.reason.startswith("refused by the database") and "test_no_42" in refused.reason
     assert len(await rows(rt, "SELECT * FROM price_ticks")) == 2
     assert len(await rows(rt, "SELECT * FROM ingest_dead_letters")) == 1
 

@@ -93,7 +93,7 @@ def test_incremental_equals_whole_ledger_bit_for_bit(spec, cuts):
     bounds = sorted({c for c in cuts if c < len(fills)}) + [len(fills)]
     start = 0
     for end in bounds:
-        book = FillBook.load("m1", 10_000.0, json.loads(json.dumps(state)) if state else None)
+        book = FillBook.load("m1", json.loads(json.dumps(state))) if state else FillBook("m1", 10_000.0)
         out = book.apply_all(fills[start:end])
         merged_trades.update(out.trades)
         merged_positions.update(out.positions)

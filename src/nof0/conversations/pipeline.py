@@ -27,6 +27,7 @@ async def stage_messages(rt: Runtime, conn: AsyncConnection, events: list[Conver
     staged = Staged(changed=len(new), duplicates=len(events) - len(new))
     by_thread = {cid: model for model, cid in threads.items()}
     models = sorted({by_thread[cid] for cid in new})
+    staged.models = set(models)
     return staged.then(publish_conversations, *models) if models else staged
 
 
@@ -39,4 +40,5 @@ async def stage_decision_cycles(rt: Runtime, conn: AsyncConnection, events: list
     )
     changed = await repo.upsert_decision_cycles(conn, rows)
     staged = Staged(changed=len(changed), duplicates=len(events) - len(changed))
+    staged.models = set(changed)
     return staged.then(publish_last_decisions, *sorted(set(changed))) if changed else staged

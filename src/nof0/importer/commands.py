@@ -1,4 +1,7 @@
-"""``nof0 import DIR``: load a nof1 snapshot folder (see ``nof0.importer.snapshot``)."""
+"""``nof0 import DIR``: load a nof1 snapshot folder (see ``nof0.importer.snapshot``), then run the jobs
+the load calls for (views, leaderboard and since-inception caches, analytics of the imported models).
+Exit status 1 when an entry was rejected or a job failed after the load, 2 when a file is not a nof1
+capture."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nof0.ingest.commands import print_report
+from nof0.ingest.commands import finish_load
 from nof0.runtime import Runtime
 
 __all__ = ["register"]
@@ -23,7 +26,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         except SnapshotError as exc:
             print(f"import: {exc}", file=sys.stderr)
             return 2
-        return print_report(report)
+        return await finish_load(rt, "import", report)
 
     return _with_runtime(args, go)
 

@@ -2,7 +2,9 @@
 that name the line, the field and the value (issue "Bad input").
 
 Decoding is one typed ``msgspec`` pass per line (the fast path); only a failing line is decoded a
-second time, generically, to find the offending value for the message.
+second time, generically, to find the offending value for the message. Nothing a producer sends can
+raise out of here: an input that breaks a decoder (nesting beyond the recursion limit, text that is not
+Unicode, anything unforeseen) becomes a rejection too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import msgspec
 
 from nof0.ingest.events import EVENT_TYPES, ConversationMessage, Event, EventError, Fill, PriceTick, check_event
+from nof0.ingest.shape import check_builtins, check_shape, deep_field
 
 __all__ = ["Rejection", "Rejected", "decode_line", "validate_event", "encode_event"]
 
@@ -38,14 +41,21 @@ _FRIENDLY = (
     (re.compile(r"^Expected `float` [<>]= (946684800\.0|4102444800\.0)$"),
      "must be seconds since epoch between 2000-01-01 and 2100-01-01"),
     (re.compile(r"^Number out of range$"), "must be a finite number"),
-    (re.compile(r"^Expected `float` <= 1e\+15$"), "must be a finite number below 1e15"),
+    (re.compile(r"^Expected `float` <= 1e\+15$"), "must be a finite number up to 1e15"),
+    (re.compile(r"^Expected `float` <= 1000000000000\.0$"), "must be a finite number up to 1e12"),
 )
 _BOUND = re.compile(r"^Expected `(?:float|int)` ([<>]=?) (\S+)$")
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """One rejected event: where it was, what was wrong, and its raw text for the dead-letter table."""
+    """One rejected event: where it was, what was wrong, and its raw text for the dead-letter table.
+
+    ``line`` is its number in the input (a line, an in-process event, a file entry); ``where`` names it
+    the way its producer would look for it (``line 4``, ``event 2``, ``trades.json trades[12]``).
+    ``raw_md5`` is given when ``raw`` is only the start of a text too long to keep (its md5 is the
+    whole text's).
+    """
 
     line: int | None
     event_type: str | None
@@ -53,9 +63,11 @@ class Rejection:
     value: Any
     reason: str
     raw: str
+    where: str | None = None
+    raw_md5: str | None = None
 
     def __str__(self) -> str:
-        where = f"line {self.line}" if self.line is not None else "event"
+        where = self.where or (f"line {self.line}" if self.line is not None else "event")
         kind = f" ({self.event_type})" if self.event_type else ""
         shown = "" if self.reason == "is required" else f"={_show(self.value)}"
         what = f" {self.field}{shown}:" if self.field else ""
@@ -97,10 +109,10 @@ def _generic(raw: bytes | str) -> Any:
     """The line as plain JSON values, to quote the offending value (out-of-range numbers included)."""
     try:
         return msgspec.json.decode(raw)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError):
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
 
 
@@ -137,25 +149,40 @@ def _literal_values(event_type: str | None, field: str | None) -> tuple[str, ...
     return ()
 
 
-def _checked(ev: Any, line: int | None, raw: str) -> Any:
+def _checked(ev: Any, line: int | None, raw: str, *, check: bool = True, strings: bool = True) -> Any:
     try:
-        check_event(ev)
+        check_shape(ev, strings=strings)
+        if check:
+            check_event(ev)
     except EventError as exc:
         raise Rejected(Rejection(line, ev.__struct_config__.tag, exc.field, exc.value, exc.reason, raw)) from None
     return ev
 
 
+def _text(raw: bytes | str) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+
+
 def decode_line(raw: bytes | str, line: int | None) -> Event:
-    """One JSON Lines record -> a validated event, or :class:`Rejected`."""
+    """One JSON Lines record -> a validated event, or :class:`Rejected` (never another exception)."""
     try:
-        ev = _DECODER.decode(raw)
-    except msgspec.ValidationError as exc:
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        raise Rejected(_from_validation_error(exc, _generic(raw), line, text)) from None
-    except msgspec.DecodeError as exc:
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        raise Rejected(Rejection(line, None, None, None, f"not valid JSON: {exc}", text)) from None
-    return _checked(ev, line, raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw) if _needs_check(ev) else ev
+        try:
+            ev = _DECODER.decode(raw)
+        except msgspec.ValidationError as exc:
+            raise Rejected(_from_validation_error(exc, _generic(raw), line, _text(raw))) from None
+        except msgspec.DecodeError as exc:
+            raise Rejected(Rejection(line, None, None, None, f"not valid JSON: {exc}", _text(raw))) from None
+        # JSON text cannot hold a lone surrogate (the decoder refuses it) and holds a NUL only as \u0000
+        nul = (b"\\u0000" if isinstance(raw, bytes) else "\\u0000") in raw
+        return _checked(ev, line, _text(raw), check=_needs_check(ev), strings=nul)
+    except Rejected:
+        raise
+    except RecursionError:
+        event_type, field = deep_field(_text(raw))
+        raise Rejected(Rejection(line, event_type, field, None, "is nested too deeply to decode", _text(raw))) from None
+    except Exception as exc:  # noqa: BLE001 - whatever a producer sends is a rejection, never a crash
+        raise Rejected(Rejection(line, None, None, None, f"cannot be decoded: {type(exc).__name__}: {exc}",
+                                 _text(raw))) from None
 
 
 def _needs_check(ev: Any) -> bool:
@@ -164,16 +191,47 @@ def _needs_check(ev: Any) -> bool:
 
 
 def validate_event(ev: Any, line: int | None) -> Event:
-    """An in-process record gets the same validation as a decoded line (structs do not validate on init)."""
+    """An in-process record gets the same validation as a decoded line (structs do not validate on init),
+    and never raises anything but :class:`Rejected`."""
     tag = getattr(getattr(ev, "__struct_config__", None), "tag", None)
     if tag not in EVENT_TYPES or type(ev) is not EVENT_TYPES[tag]:
-        raise Rejected(Rejection(line, None, None, None, f"not an ingest event: {type(ev).__name__}", repr(ev)[:1000]))
-    doc = msgspec.to_builtins(ev)
+        raise Rejected(Rejection(line, None, None, None, f"not an ingest event: {type(ev).__name__}", _repr(ev)))
     try:
-        checked = msgspec.convert(doc, type(ev))
-    except msgspec.ValidationError as exc:
-        raise Rejected(_from_validation_error(exc, doc, line, _raw_of(doc))) from None
-    return _checked(checked, line, _raw_of(doc))
+        doc = msgspec.to_builtins(ev)
+        try:
+            check_builtins(doc)  # before anything encodes it: NUL, lone surrogates, depth
+        except EventError as exc:
+            raise Rejected(Rejection(line, tag, exc.field, exc.value, exc.reason, _repr(ev))) from None
+        try:
+            checked = msgspec.convert(doc, type(ev))
+        except msgspec.ValidationError as exc:
+            raise Rejected(_from_validation_error(exc, doc, line, _raw_of(doc))) from None
+        return _checked(checked, line, _raw_of(doc), strings=False)
+    except Rejected:
+        raise
+    except RecursionError:
+        raise Rejected(Rejection(line, tag, _deep_struct_field(ev), None, "is nested too deeply to encode",
+                                 _repr(ev))) from None
+    except Exception as exc:  # noqa: BLE001 - a producer's bad record is a rejection, never a crash
+        raise Rejected(Rejection(line, tag, None, None, f"cannot be validated: {type(exc).__name__}: {exc}",
+                                 _repr(ev))) from None
+
+
+def _deep_struct_field(ev: Any) -> str | None:
+    for name in ev.__struct_fields__:
+        try:
+            msgspec.to_builtins(getattr(ev, name))
+        except RecursionError:
+            return name
+    return None
+
+
+def _repr(ev: Any) -> str:
+    # repr escapes what JSON text cannot carry (lone surrogates); the dead-letter table caps its length
+    try:
+        return repr(ev)
+    except RecursionError:
+        return f"<{type(ev).__name__} nested too deeply to show>"
 
 
 def _raw_of(doc: Any) -> str:

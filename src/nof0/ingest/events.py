@@ -9,6 +9,7 @@ key-safe ids); :func:`check_event` adds the checks that span fields or free-form
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import uuid
@@ -22,22 +23,31 @@ __all__ = [
     "Event", "EVENT_TYPES", "EventError", "check_event",
     "ModelEvent", "SymbolEvent", "PriceTick", "MarketMeta", "Fill", "Trade", "Position", "PositionClose",
     "EquitySnapshot", "ConversationMessage", "DecisionCycle", "TraderState", "SimOrder", "SimBalance",
-    "UniverseEntry", "AssetCtx", "MIN_TS_MS", "MAX_TS_MS",
+    "UniverseEntry", "AssetCtx", "MIN_TS_MS", "MAX_TS_MS", "PRICE_LIMIT", "AMOUNT_LIMIT", "TINY_AMOUNT",
+    "RESERVED_POSITION_METADATA", "position_version",
 ]
 
 # Ids become Redis key parts (nof0.cache.keys): the same character set and length.
 SAFE_ID = r"^[A-Za-z0-9._@/-]{1,64}$"
 # Timestamps between 2000-01-01 and 2100-01-01: catches seconds-for-milliseconds mix-ups both ways.
 MIN_TS_MS, MAX_TS_MS = 946_684_800_000, 4_102_444_800_000
-_LIMIT = 1e15  # "finite": no price, size or dollar amount of this platform comes near it
+# Bounds of numbers (finite and far from the double range: sums, products and ratios of them computed
+# downstream, in Python and in the views, never overflow). No price of this platform comes near 1e12 USD,
+# no size or dollar amount near 1e15.
+PRICE_LIMIT = 1e12
+AMOUNT_LIMIT = 1e15
+# The smallest non-zero magnitude of an equity or a starting capital: the views divide by them
+# (return_pct, the returns of the sharpe ratio), and 1e15 / 1e-300 is no longer a double.
+TINY_AMOUNT = 1e-6
 
 SafeId = Annotated[str, Meta(pattern=SAFE_ID)]
 TsMs = Annotated[int, Meta(ge=MIN_TS_MS, le=MAX_TS_MS)]
 TsS = Annotated[float, Meta(ge=MIN_TS_MS / 1000, le=MAX_TS_MS / 1000)]
-Price = Annotated[float, Meta(gt=0, le=_LIMIT)]
-Size = Annotated[float, Meta(gt=0, le=_LIMIT)]
-NonNegative = Annotated[float, Meta(ge=0, le=_LIMIT)]
-Money = Annotated[float, Meta(ge=-_LIMIT, le=_LIMIT)]
+Price = Annotated[float, Meta(gt=0, le=PRICE_LIMIT)]
+Capital = Annotated[float, Meta(ge=TINY_AMOUNT, le=AMOUNT_LIMIT)]
+Size = Annotated[float, Meta(gt=0, le=AMOUNT_LIMIT)]
+NonNegative = Annotated[float, Meta(ge=0, le=AMOUNT_LIMIT)]
+Money = Annotated[float, Meta(ge=-AMOUNT_LIMIT, le=AMOUNT_LIMIT)]
 Confidence = Annotated[float, Meta(ge=0, le=1)]
 Leverage = Annotated[float, Meta(gt=0, le=1000)]
 Oid = Annotated[int, Meta(ge=0, le=2**63 - 1)]
@@ -68,7 +78,7 @@ class ModelEvent(_Event, tag="model"):
 
     id: SafeId
     display_name: Name | None = None
-    starting_capital_usd: Price | None = None
+    starting_capital_usd: Capital | None = None
     inception_ts: TsS | None = None  # seconds, microsecond precision (accounts.inception_at)
     inception_id: uuid.UUID | None = None  # accounts.inception_id (nof1's since-inception record id)
     trader_config: JsonObject | None = None
@@ -194,7 +204,11 @@ class Trade(_Event, tag="trade"):
 
 
 class Position(_Event, tag="position"):
-    """Open or adjust a position (``quantity`` is the size; ``side`` gives the direction)."""
+    """Open or adjust a position (``quantity`` is the size; ``side`` gives the direction).
+
+    ``updated_ts_ms`` versions the position: a state replaces a stored one only when it is newer
+    (:func:`position_version`), so adjustments arriving in any order leave the newest.
+    """
 
     id: SafeId
     model_id: SafeId
@@ -209,6 +223,26 @@ class Position(_Event, tag="position"):
     exit_plan: JsonObject | None = None
     metadata: JsonObject | None = None
     entry_oid: Oid | None = None
+    updated_ts_ms: TsMs | None = None  # when this state was observed; default entry_ts_ms
+
+
+# Position JSON fields computed from the row and the mark (trades.payloads.position_json): metadata
+# passes further facts through, never these.
+RESERVED_POSITION_METADATA = frozenset({
+    "symbol", "side", "quantity", "entry_price", "entry_time", "entry_oid", "leverage", "confidence", "exit_plan",
+    "commission", "current_price", "unrealized_pnl", "margin",
+})
+
+_CANONICAL = msgspec.json.Encoder(order="sorted")
+
+
+def position_version(ev: "Position") -> tuple[int, str]:
+    """The order of a position's states: ``updated_ts_ms`` (default ``entry_ts_ms``), then, between
+    different states of the same millisecond, the md5 of the state's canonical JSON (an arbitrary but
+    fixed choice, so arrival order never matters). Equal states have equal versions."""
+    ts = ev.updated_ts_ms if ev.updated_ts_ms is not None else ev.entry_ts_ms
+    state = msgspec.structs.replace(ev, updated_ts_ms=ts)
+    return ts, hashlib.md5(_CANONICAL.encode(state)).hexdigest()
 
 
 class PositionClose(_Event, tag="position_close"):
@@ -336,11 +370,18 @@ def _check_market_meta(ev: MarketMeta) -> None:
             raise EventError(f"meta_and_asset_ctxs[0].universe[{i}].name", entry.name, "duplicate asset name")
         seen.add(entry.name)
     for i, ctx in enumerate(ctxs):
+        where = f"meta_and_asset_ctxs[1][{i}]"
         for name in ("funding", "openInterest", "prevDayPx", "dayNtlVlm", "premium", "oraclePx", "markPx",
                      "midPx", "dayBaseVlm"):
-            raw = getattr(ctx, name)
-            if raw is not None and not math.isfinite(float(raw)):
-                raise EventError(f"meta_and_asset_ctxs[1][{i}].{name}", raw, "must be a finite number")
+            _check_number_text(f"{where}.{name}", getattr(ctx, name))
+        for j, px in enumerate(ctx.impactPxs or ()):
+            _check_number_text(f"{where}.impactPxs[{j}]", px)
+
+
+def _check_number_text(field: str, raw: str | None) -> None:
+    # the venue's numbers come as strings: "1e400" matches the pattern but is no double
+    if raw is not None and not abs(float(raw)) <= AMOUNT_LIMIT:
+        raise EventError(field, raw, f"must be a finite number between -{AMOUNT_LIMIT:g} and {AMOUNT_LIMIT:g}")
 
 
 def _check_free_form(ev: Any) -> None:
@@ -362,10 +403,20 @@ def _all_finite(node: Any) -> bool:
     return True
 
 
+def _check_position_metadata(ev: Position) -> None:
+    for key in sorted(RESERVED_POSITION_METADATA.intersection(ev.metadata or ())):
+        raise EventError(f"metadata.{key}", ev.metadata[key],  # type: ignore[index]
+                         "is computed from the position (its columns and the mark price); it cannot be metadata")
+
+
 def check_event(ev: Any) -> None:
     """Cross-field checks after type validation; raises :class:`EventError` naming the field."""
     if isinstance(ev, Trade) and ev.exit_time < ev.entry_time:
         raise EventError("exit_time", ev.exit_time, f"is before entry_time {ev.entry_time}")
+    elif isinstance(ev, EquitySnapshot) and ev.equity_usd != 0 and abs(ev.equity_usd) < TINY_AMOUNT:
+        raise EventError("equity_usd", ev.equity_usd, f"must be 0 or at least {TINY_AMOUNT:g} in magnitude")
+    elif isinstance(ev, Position):
+        _check_position_metadata(ev)
     elif isinstance(ev, DecisionCycle):
         _check_decisions(ev.decisions)
         if not _all_finite(ev.decisions):

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 from psycopg import AsyncConnection
 
 from nof0.config import Config
-from nof0.ingest.decode import Rejection, encode_event
+from nof0.ingest.decode import Rejection
 from nof0.ingest.events import MarketMeta, ModelEvent, SymbolEvent, TraderState
 from nof0.market.repository import list_known_symbols
 from nof0.traders.repository import list_known_models
@@ -55,14 +55,14 @@ class References:
         self._exchanges = set(config.exchange.providers)
         self._markets = set(config.market.providers)
 
-    async def check(self, conn: AsyncConnection, items: list[tuple[int | None, Any, str | None]]
-                    ) -> tuple[list[tuple[int | None, Any, str | None]], list[Rejection], dict[str, set[str]]]:
-        """Split (line, event, raw) items, in arrival order, into those whose references resolve and
-        rejections. Also returns the names this batch registers (cache them once committed)."""
+    async def check(self, conn: AsyncConnection, items: list[Any]) -> tuple[list[Any], list[Rejection], dict[str, set[str]]]:
+        """Split a batch's entries (``nof0.ingest.service.Entry``), in arrival order, into those whose
+        references resolve and rejections. Also returns the names this batch registers (cache them once
+        committed)."""
         wanted: dict[str, set[str]] = {"model": set(), "symbol": set()}
-        for _, ev, _ in items:
-            for name, kind in _REFERENCES.get(ev.__struct_config__.tag, ()):
-                if (value := getattr(ev, name)) not in self._known[kind]:
+        for entry in items:
+            for name, kind in _REFERENCES.get(entry.event.__struct_config__.tag, ()):
+                if (value := getattr(entry.event, name)) not in self._known[kind]:
                     wanted[kind].add(value)
         known = {kind: set(self._known[kind]) for kind in wanted}
         if wanted["model"]:
@@ -75,18 +75,18 @@ class References:
             known["symbol"] |= found
         registered: dict[str, set[str]] = {"model": set(), "symbol": set()}
         ok, rejected = [], []
-        for line, ev, raw in items:
+        for entry in items:
+            ev = entry.event
             tag = ev.__struct_config__.tag
             problem = self._problem(ev, tag, known)
             if problem:
                 field, value, reason = problem
-                text = raw if raw is not None else encode_event(ev).decode()
-                rejected.append(Rejection(line, tag, field, value, reason, text))
+                rejected.append(Rejection(entry.line, tag, field, value, reason, entry.text(), where=entry.where))
                 continue
             for kind, name in _registers(ev):
                 known[kind].add(name)
                 registered[kind].add(name)
-            ok.append((line, ev, raw))
+            ok.append(entry)
         return ok, rejected, registered
 
     def _problem(self, ev: Any, tag: str, known: dict[str, set[str]]) -> tuple[str, str, str] | None:

@@ -9,16 +9,22 @@ Redis, best effort (an error is logged and counted, never raised), then ``on_com
 learn which event types changed the store.
 
 Rejected events never stop a batch: they are recorded in ``ingest_dead_letters`` in the same
-transaction and reported. A database error caused by one event (a constraint no validator
-anticipated) makes the batch retry one event per transaction, so that event alone is rejected.
+transaction and reported, each named where its producer would look for it (``line 4`` of a file,
+``event 2`` of an in-process list, ``trades.json trades[12]`` of an import). A stage may refuse events
+the store shows to be wrong (``Staged.rejected``); a database error caused by one event (a constraint
+no validator anticipated) makes the batch retry one event per transaction, so that event alone is
+rejected.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import itertools
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -26,34 +32,35 @@ from psycopg import AsyncConnection
 
 from nof0.conversations.pipeline import stage_decision_cycles, stage_messages
 from nof0.ingest.decode import Rejected, Rejection, decode_line, encode_event, validate_event
+from nof0.ingest.lines import HEAD_BYTES, MAX_LINE_BYTES, OverlongLine
 from nof0.ingest.references import References
 from nof0.ingest.report import IngestReport
 from nof0.ingest.repository import insert_dead_letters
-from nof0.ingest.stage import Publisher, Staged
+from nof0.ingest.stage import Publisher, Staged, StageRejection
 from nof0.market.pipeline import stage_market_meta, stage_symbols
 from nof0.obs.logging import get_logger
 from nof0.prices.pipeline import stage_ticks
 from nof0.runtime import Runtime
 from nof0.sim.pipeline import stage_sim_balances, stage_sim_orders
-from nof0.trades.pipeline import (
-    stage_equity_snapshots, stage_fills, stage_position_closes, stage_positions, stage_trades,
-)
+from nof0.trades.pipeline import stage_equity_snapshots, stage_fills, stage_trades
+from nof0.trades.positions import stage_position_closes, stage_positions
 from nof0.traders.pipeline import stage_models, stage_trader_states
 
-__all__ = ["IngestService", "IngestReport", "STAGES"]
+__all__ = ["IngestService", "IngestReport", "Entry", "STAGES"]
 
 log = get_logger("nof0.ingest")
 
 Stage = Callable[[Runtime, AsyncConnection, list[Any]], Awaitable[Staged]]
 
-# The order in which one batch's events are written (registrations first: later stages rely on them).
+# The order in which one batch's events are written (registrations first: later stages rely on them;
+# closes before positions: a position settles against every close recorded so far, its batch's included).
 STAGES: tuple[tuple[str, Stage], ...] = (
     ("model", stage_models),
     ("symbol", stage_symbols),
     ("market_meta", stage_market_meta),
     ("price_tick", stage_ticks),
-    ("position", stage_positions),
     ("position_close", stage_position_closes),
+    ("position", stage_positions),
     ("fill", stage_fills),
     ("trade", stage_trades),
     ("equity_snapshot", stage_equity_snapshots),
@@ -67,7 +74,19 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 # Errors an event's data can cause in Postgres (as opposed to a lost connection): isolate the event.
 _DATA_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
 
-Item = tuple[int | None, Any, str | None]  # (line, validated event, raw text when it came as text)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A validated event of a batch and where it came from."""
+
+    line: int | None  # its number in the input (recorded with a dead letter)
+    where: str  # how a rejection names it: "line 4", "event 2", "trades.json trades[12]"
+    event: Any
+    raw: str | None  # the text as received; None for in-process events (their JSON when needed)
+
+    def text(self) -> str:
+        return self.raw if self.raw is not None else encode_event(self.event).decode()
 
 
 class IngestService:
@@ -82,19 +101,35 @@ class IngestService:
 
     # ------------------------------------------------------------------ entry points
     async def ingest(self, events: Iterable[Any], *, source: str = "api") -> IngestReport:
-        """In-process events (typed records); each is validated like a decoded line."""
+        """In-process events (typed records); each is validated like a decoded line and named ``event N``."""
+        return await self.ingest_located(((f"event {n}", ev) for n, ev in enumerate(events, 1)), source=source)
 
-        def items() -> Iterator[Item | Rejection]:
-            for n, ev in enumerate(events, 1):
+    async def ingest_located(self, entries: Iterable[tuple[str, Any] | Rejection], *, source: str) -> IngestReport:
+        """Events named by their place in the producer's own input (``manager.yaml traders[0]``,
+        ``trades.json trades[12]``): each ``(where, event)`` holds a typed record or a JSON text line. A
+        :class:`Rejection` the producer made itself (a malformed entry of its input) is recorded as is."""
+
+        def items() -> Iterator[Entry | Rejection]:
+            for n, entry in enumerate(entries, 1):
+                if isinstance(entry, Rejection):
+                    yield entry
+                    continue
+                where, payload = entry
+                if isinstance(payload, (str, bytes, OverlongLine)):
+                    decoded = _decode((n, payload), where)
+                    if decoded is not None:
+                        yield decoded
+                    continue
                 try:
-                    yield (n, validate_event(ev, n), None)
+                    yield Entry(n, where, validate_event(payload, n), None)
                 except Rejected as exc:
-                    yield exc.rejection
+                    yield dataclasses.replace(exc.rejection, where=where)
 
         return await self._run(_chunks(items(), self.batch_size), source)
 
     async def ingest_lines(
-        self, lines: Iterable[str | bytes] | AsyncIterable[str | bytes], *, source: str, start_line: int = 1
+        self, lines: Iterable[str | bytes | OverlongLine] | AsyncIterable[str | bytes | OverlongLine], *,
+        source: str, start_line: int = 1,
     ) -> IngestReport:
         """JSON Lines (blank lines skipped). An async iterable is a live stream: batches flush when full
         or after ``linger_s`` without a new line."""
@@ -115,7 +150,7 @@ class IngestService:
                 await self._commit(batch, source, report)
         return report
 
-    async def _commit(self, batch: list[Item | Rejection], source: str, report: IngestReport) -> None:
+    async def _commit(self, batch: list[Entry | Rejection], source: str, report: IngestReport) -> None:
         items = [b for b in batch if not isinstance(b, Rejection)]
         rejected = [b for b in batch if isinstance(b, Rejection)]
         started = time.perf_counter()
@@ -125,10 +160,10 @@ class IngestService:
             if not items:
                 raise
             if len(items) == 1:
-                line, ev, raw = items[0]
+                entry = items[0]
                 why = exc.diag.message_primary or str(exc)
-                rejected.append(Rejection(line, ev.__struct_config__.tag, None, None, f"refused by the database: {why}",
-                                          raw if raw is not None else encode_event(ev).decode()))
+                rejected.append(Rejection(entry.line, entry.event.__struct_config__.tag, None, None,
+                                          f"refused by the database: {why}", entry.text(), where=entry.where))
                 await self._commit(rejected, source, report)
                 return
             log.warning("batch refused by the database; retrying one event per transaction", error=str(exc))
@@ -136,44 +171,46 @@ class IngestService:
             for item in items:
                 await self._commit([item], source, report)
             return
-        counts, more_rejected = outcome
+        staged_by_type, more_rejected = outcome
         self.rt.metrics.pg_write_seconds.labels("ingest").observe(time.perf_counter() - started)
         for rejection in rejected + more_rejected:
             report.reject(rejection)
             self.rt.metrics.ingest_events.labels(rejection.event_type or "unknown", "rejected").inc()
         changed_types = set()
-        for tag, (changed, duplicates) in counts.items():
-            report.count(tag, "accepted", changed)
-            report.count(tag, "duplicates", duplicates)
-            self.rt.metrics.ingest_events.labels(tag, "accepted").inc(changed)
-            self.rt.metrics.ingest_events.labels(tag, "duplicates").inc(duplicates)
-            if changed:
+        for tag, staged in staged_by_type.items():
+            report.count(tag, "accepted", staged.changed)
+            report.count(tag, "duplicates", staged.duplicates)
+            report.touch(tag, staged.models)
+            self.rt.metrics.ingest_events.labels(tag, "accepted").inc(staged.changed)
+            self.rt.metrics.ingest_events.labels(tag, "duplicates").inc(staged.duplicates)
+            if staged.changed:
                 changed_types.add(tag)
         if changed_types:
             await self._notify(changed_types)
 
-    async def _write(self, items: list[Item], rejected: list[Rejection], source: str
-                     ) -> tuple[dict[str, tuple[int, int]], list[Rejection]]:
-        """One transaction for the batch, then its Redis publishers; returns the counts per event type
-        (changed, duplicates) and the events rejected for unknown references."""
-        counts: dict[str, tuple[int, int]] = {}
+    async def _write(self, items: list[Entry], rejected: list[Rejection], source: str
+                     ) -> tuple[dict[str, Staged], list[Rejection]]:
+        """One transaction for the batch, then its Redis publishers; returns what each event type's stage
+        did and the events rejected inside the transaction (unknown references, stage refusals)."""
+        by_type: dict[str, Staged] = {}
         publishers: dict[Publisher, list[Any]] = {}
         async with self.rt.pool.connection() as conn:
             async with conn.transaction():
                 ok, unresolved, registered = await self._references.check(conn, items) if items else ([], [], {})
                 await insert_dead_letters(conn, source, rejected + unresolved)
                 groups: dict[str, list[Any]] = {}
-                for _, ev, _ in ok:
-                    groups.setdefault(ev.__struct_config__.tag, []).append(ev)
+                for entry in ok:
+                    groups.setdefault(entry.event.__struct_config__.tag, []).append(entry.event)
                 for tag, stage in STAGES:
                     if tag in groups:
-                        staged = await stage(self.rt, conn, groups[tag])
-                        counts[tag] = (staged.changed, staged.duplicates)
+                        by_type[tag] = staged = await stage(self.rt, conn, groups[tag])
                         for publisher, values in staged.publish.items():
                             publishers.setdefault(publisher, []).extend(values)
+                refused = _stage_rejections(ok, by_type)
+                await insert_dead_letters(conn, source, refused)
             self._references.remember(registered)
             await self._publish(conn, publishers)
-        return counts, unresolved
+        return by_type, unresolved + refused
 
     async def _publish(self, conn: AsyncConnection, publishers: dict[Publisher, list[Any]]) -> None:
         """Redis after commit, best effort: the truth is already safe in Postgres."""
@@ -195,11 +232,29 @@ class IngestService:
                             error=repr(exc))
 
 
-# ---------------------------------------------------------------------- line helpers
+# ---------------------------------------------------------------------- helpers
 
 
-def _decode(pair: tuple[int, str | bytes]) -> Item | Rejection | None:
+def _stage_rejections(entries: list[Entry], by_type: dict[str, Staged]) -> list[Rejection]:
+    """The stages' refusals as rejections named like the events they are about."""
+    by_event = {id(e.event): e for e in entries}
+    out = []
+    for tag, staged in by_type.items():
+        for r in staged.rejected:
+            entry = by_event[id(r.event)]
+            out.append(Rejection(entry.line, r.event_type or tag, r.field, r.value, r.reason,
+                                 r.raw if r.raw is not None else entry.text(), where=entry.where))
+    return out
+
+
+def _decode(pair: tuple[int, str | bytes | OverlongLine], where: str | None = None) -> Entry | Rejection | None:
     line_no, raw = pair
+    where = where or f"line {line_no}"
+    if isinstance(raw, OverlongLine):
+        return _overlong(line_no, where, raw.length, raw.limit, raw.head, raw.md5)
+    if len(raw) > MAX_LINE_BYTES:  # an in-process caller's line, held whole already: the same bound
+        data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+        return _overlong(line_no, where, len(data), MAX_LINE_BYTES, data[:HEAD_BYTES], hashlib.md5(data).hexdigest())
     if isinstance(raw, str):
         if not raw.strip():
             return None
@@ -210,11 +265,18 @@ def _decode(pair: tuple[int, str | bytes]) -> Item | Rejection | None:
         try:
             text = raw.rstrip(b"\r\n").decode("utf-8")
         except UnicodeDecodeError as exc:
-            return Rejection(line_no, None, None, None, f"not UTF-8: {exc}", raw.decode("utf-8", "replace"))
+            return Rejection(line_no, None, None, None, f"not UTF-8: {exc}", raw.decode("utf-8", "replace"),
+                             where=where)
     try:
-        return (line_no, decode_line(text, line_no), text)
+        return Entry(line_no, where, decode_line(text, line_no), text)
     except Rejected as exc:
-        return exc.rejection
+        return dataclasses.replace(exc.rejection, where=where)
+
+
+def _overlong(line_no: int, where: str, length: int, limit: int, head: bytes, md5: str) -> Rejection:
+    text = head.decode("utf-8", "replace") + f"\n[... line truncated: {length} bytes in total]"
+    return Rejection(line_no, None, None, None, f"line longer than {limit} bytes ({length} bytes); skipped",
+                     text, where=where, raw_md5=md5)
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

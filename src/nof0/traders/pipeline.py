@@ -1,6 +1,9 @@
 """Traders (design 2.4 "Trader State"): ``model`` events register a model (trader) and its account;
 ``trader_state`` events write ``trader_state`` (step 1) and mirror it to ``nof0:trader:{id}:state``
 after commit (step 2).
+
+A model event that changes a starting capital makes the fill books computed with the old one stale:
+their ledgers are folded again in the same transaction (``trades.pipeline.refold_stale_books``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from nof0.ingest.events import ModelEvent, TraderState
 from nof0.ingest.stage import Staged
 from nof0.runtime import Runtime
 from nof0.timefmt import s_to_dt
+from nof0.trades.pipeline import refold_stale_books
 from nof0.trades.rows import NAMESPACE
 from nof0.traders import repository as repo
 from nof0.traders.cache import publish_trader_states
@@ -57,7 +61,9 @@ async def stage_models(rt: Runtime, conn: AsyncConnection, events: list[ModelEve
         for r in rows
     ]
     changed = await repo.upsert_models(conn, models) | await repo.upsert_accounts(conn, accounts)
-    return Staged(changed=len(changed), duplicates=len(events) - len(changed))
+    staged = Staged(changed=len(changed), duplicates=len(events) - len(changed))
+    staged.models = set(changed)
+    return staged.merge(await refold_stale_books(conn, sorted(changed))) if changed else staged
 
 
 async def stage_trader_states(rt: Runtime, conn: AsyncConnection, events: list[TraderState]) -> Staged:

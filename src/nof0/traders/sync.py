@@ -26,18 +26,21 @@ def _plain(obj: Any) -> Any:
     return msgspec.to_builtins(obj, enc_hook=lambda value: float(value) if isinstance(value, float) else value)
 
 
-def trader_events(config: Config) -> list[Any]:
-    events: list[Any] = []
-    for trader in config.manager.traders:
-        events.append(ModelEvent(id=trader.id, display_name=trader.name,
-                                 starting_capital_usd=trader.starting_capital_usd,
-                                 trader_config=_plain(trader)))
-    for trader in config.manager.traders:
-        events.append(TraderState(trader_id=trader.id, exchange_provider=trader.exchange_provider,
-                                  market_provider=trader.market_provider, allocation_pct=trader.allocation_pct,
-                                  cooldown=dict(trader.cooldown), risk_guards=_plain(trader.risk_params)))
+def trader_events(config: Config) -> list[tuple[str, Any]]:
+    """``(where, event)``: each trader's model event, then each trader's state, named by the trader's place
+    in the manager file (``manager.yaml traders[0]``)."""
+    where = [f"{config.root.files.manager} traders[{i}]" for i in range(len(config.manager.traders))]
+    events: list[tuple[str, Any]] = []
+    for at, trader in zip(where, config.manager.traders):
+        events.append((at, ModelEvent(id=trader.id, display_name=trader.name,
+                                      starting_capital_usd=trader.starting_capital_usd,
+                                      trader_config=_plain(trader))))
+    for at, trader in zip(where, config.manager.traders):
+        events.append((at, TraderState(trader_id=trader.id, exchange_provider=trader.exchange_provider,
+                                       market_provider=trader.market_provider, allocation_pct=trader.allocation_pct,
+                                       cooldown=dict(trader.cooldown), risk_guards=_plain(trader.risk_params))))
     return events
 
 
 async def sync_traders(rt: Runtime) -> IngestReport:
-    return await IngestService(rt).ingest(trader_events(rt.config), source="traders-sync")
+    return await IngestService(rt).ingest_located(trader_events(rt.config), source="traders-sync")

@@ -17,7 +17,10 @@ Rules (``docs/events.md`` states them for producers):
   the same fills gives the same snapshots).
 
 The state after the last fill is serialised exactly (:meth:`FillBook.dump`), so applying later fills
-to a loaded book gives the same bits as folding the whole ledger from the start.
+to a loaded book gives the same bits as folding the whole ledger from the start. It records the
+starting capital its snapshots were computed with: a book whose capital is no longer the account's is
+stale (:meth:`FillBook.is_current`) and the ledger is folded again, so a change of capital gives what a
+fresh ingest of the final state gives.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class Lot(msgspec.Struct, kw_only=True):
 
 
 class BookState(msgspec.Struct, kw_only=True):
+    capital: float | None = None  # the starting capital of the snapshots (None: a book from before it was kept)
     realized: float = 0.0  # net PnL of every closed trade, summed in fill order
     last_ts_ms: int = 0
     last_tid: int = -1
@@ -75,18 +79,28 @@ def fill_order(fill: Fill) -> tuple[int, int]:
 
 
 class FillBook:
-    def __init__(self, model_id: str, starting_capital: float, state: BookState | None = None) -> None:
+    def __init__(self, model_id: str, starting_capital: float) -> None:
+        """An empty book of a model whose account started with ``starting_capital``."""
         self.model_id = model_id
-        self.capital = starting_capital
-        self.state = state if state is not None else BookState()
+        self.state = BookState(capital=starting_capital)
+
+    @property
+    def capital(self) -> float:
+        return self.state.capital if self.state.capital is not None else 0.0
 
     # -------------------------------------------------------------- persistence
     def dump(self) -> dict[str, Any]:
         return msgspec.to_builtins(self.state)
 
     @classmethod
-    def load(cls, model_id: str, starting_capital: float, doc: dict[str, Any] | None) -> "FillBook":
-        return cls(model_id, starting_capital, msgspec.convert(doc, BookState) if doc else None)
+    def load(cls, model_id: str, doc: dict[str, Any]) -> "FillBook":
+        book = cls(model_id, 0.0)
+        book.state = msgspec.convert(doc, BookState)
+        return book
+
+    def is_current(self, starting_capital: float) -> bool:
+        """True when the book's snapshots were computed with the account's present starting capital."""
+        return self.state.capital == starting_capital
 
     def is_after(self, fill: Fill) -> bool:
         """True when ``fill`` comes after every fill already in the book (it can be applied incrementally)."""
@@ -216,4 +230,6 @@ class FillBook:
             "entry_oid": lot.entry_oid,
             "exit_plan": lot.exit_plan if lot.exit_plan is not None else {},
             "origin": "fills",
+            "updated_ts_ms": None,  # versions are for position events; the fill ledger orders these rows
+            "version_md5": None,
         }

@@ -4,7 +4,9 @@
   positions under ``nof0:lock:positions:{model_id}`` (a close removes the field);
 * ``nof0:trades:recent:{model_id}``: the latest trades, newest exit first;
 * ``nof0:trades:stream``: one entry per trade change (``op`` add, update or delete);
-* ``nof0:ingest:trade:{trade_id}``: the idempotency guard; a trade is announced as ``add`` once.
+* ``nof0:ingest:trade:{trade_id}``: the idempotency guard; a trade is announced as ``add`` once. The
+  guard is set by the same script that appends the ``add`` entry, after it, and the whole announcement
+  is one MULTI: a failed append never leaves a guard behind that would silence the trade for 24 h.
 
 Every value is read from Postgres after commit, so it is what the API's Postgres fallback would
 build (same payload builders) and does not depend on the order events arrived in.
@@ -80,21 +82,31 @@ def _stream_fields(op: str, row: dict[str, Any]) -> dict[str, str]:
     }
 
 
+# KEYS: guard, stream; ARGV: guard TTL (ms), stream MAXLEN, then field, value, ... The guard is checked
+# first and set last: when XADD fails the script stops before setting it.
+_ANNOUNCE_ONCE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+redis.call('SET', KEYS[1], 'seen', 'PX', ARGV[1])
+return 1
+"""
+
+
 async def publish_trade_changes(rt: Runtime, conn: AsyncConnection, changes: list[Any]) -> None:
-    """Announce trade changes on the stream; the guard makes each trade's ``add`` happen once."""
-    adds = [row for op, row in changes if op == "add"]
-    claim = rt.redis.pipeline(transaction=False)
-    for row in adds:
-        key = rt.keys.ingest_trade(row["id"])
-        claim.set(key.name, "seen", nx=True, px=key.ttl_ms)
-    claimed = iter(await claim.execute() if adds else [])
+    """Announce trade changes on the stream, in one MULTI; the guard makes each trade's ``add`` happen once."""
     stream = rt.keys.trades_stream()
     maxlen = rt.config.root.ingest.trades_stream_maxlen
-    pipe = rt.redis.pipeline(transaction=False)
+    pipe = rt.redis.pipeline(transaction=True)
     for op, row in changes:
-        if op == "add" and not next(claimed):
-            continue  # announced within the guard's TTL already
+        fields = _stream_fields(op, row)
+        guard = rt.keys.ingest_trade(row["id"])
+        if op == "add":
+            flat = [x for pair in fields.items() for x in pair]
+            pipe.eval(_ANNOUNCE_ONCE, 2, guard.name, stream.name, guard.ttl_ms, maxlen, *flat)
+            continue
         if op == "delete":
-            pipe.delete(rt.keys.ingest_trade(row["id"]).name)
-        pipe.xadd(stream.name, _stream_fields(op, row), maxlen=maxlen, approximate=True)
+            pipe.delete(guard.name)
+        pipe.xadd(stream.name, fields, maxlen=maxlen, approximate=True)
     await pipe.execute()

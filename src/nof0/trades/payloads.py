@@ -68,7 +68,9 @@ def position_json(row: Mapping[str, Any], mark_price: float | None) -> dict[str,
 
     ``margin`` is notional at the mark over leverage; without a mark the entry price stands in
     (the position is then shown flat). Extra facts kept in ``metadata`` (risk_usd, closed_pnl,
-    liquidation_price, tp/sl oids, ...) are passed through.
+    liquidation_price, tp/sl oids, ...) are passed through, after the computed fields: a metadata key
+    never replaces a value computed from the row and the mark (ingest refuses such keys, see
+    ``nof0.ingest.events.RESERVED_POSITION_METADATA``; rows stored before that are shown right too).
     """
     meta = dict(row.get("metadata") or {})
     mark = mark_price if mark_price is not None else row["entry_price"]
@@ -90,5 +92,6 @@ def position_json(row: Mapping[str, Any], mark_price: float | None) -> dict[str,
         "closed_pnl": meta.pop("closed_pnl", None),
         "commission": row.get("commission"),
     }
-    out.update(meta)
+    for key, value in meta.items():
+        out.setdefault(key, value)
     return out

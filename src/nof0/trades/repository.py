@@ -15,7 +15,9 @@ __all__ = [
     "lock_models", "insert_fills", "list_fills", "get_fill_books", "upsert_fill_books",
     "upsert_trades", "delete_trades_except", "upsert_positions", "delete_positions_except",
     "upsert_fill_snapshots", "upsert_event_snapshots", "insert_position_closes", "close_positions",
-    "list_open_positions", "list_recent_trades", "TRADE_TYPES", "POSITION_TYPES",
+    "list_open_positions", "list_recent_trades", "TRADE_TYPES", "POSITION_TYPES", "get_position_versions",
+    "get_position_closes", "list_open_position_ids", "discard_closes_before_entry", "delete_position_trades",
+    "list_models_with_fills",
 ]
 
 TRADE_TYPES: dict[str, str] = {
@@ -32,7 +34,7 @@ POSITION_TYPES: dict[str, str] = {
     "id": "text", "model_id": "text", "symbol": "text", "side": "text", "entry_price": "float8",
     "quantity": "float8", "leverage": "float8", "confidence": "float8", "entry_ts_ms": "bigint",
     "commission": "float8", "status": "text", "exit_ts_ms": "bigint", "exit_price": "float8", "metadata": "jsonb",
-    "entry_oid": "bigint", "exit_plan": "jsonb", "origin": "text",
+    "entry_oid": "bigint", "exit_plan": "jsonb", "origin": "text", "updated_ts_ms": "bigint", "version_md5": "text",
 }
 FILL_TYPES: dict[str, str] = {
     "model_id": "text", "tid": "bigint", "oid": "bigint", "symbol": "text", "side": "text", "price": "float8",
@@ -43,9 +45,14 @@ FILL_TYPES: dict[str, str] = {
 # A trade keeps its origin: fills never rewrite an event's trade and the other way round.
 _UPSERT_TRADES = upsert_sql("trades", TRADE_TYPES, "id", guard="t.origin = EXCLUDED.origin",
                             returning="t.id, (t.xmax = 0) AS inserted")
-# Event positions: a closed position stays closed (a late "open or adjust" cannot reopen it).
-_UPSERT_EVENT_POSITIONS = upsert_sql("positions", POSITION_TYPES, "id", stamp="updated_at",
-                                     guard="t.origin = 'event' AND t.status = 'open'", returning="t.id, t.model_id")
+# Event positions: a state replaces the stored one only when its version is greater (rows from before
+# versions count as older). It is written open; the pipeline then applies the position's recorded close
+# again, so a closed position takes a newer state and stays closed.
+_UPSERT_EVENT_POSITIONS = upsert_sql(
+    "positions", POSITION_TYPES, "id", stamp="updated_at",
+    guard="t.origin = 'event' AND (t.updated_ts_ms IS NULL"
+          " OR (EXCLUDED.updated_ts_ms, EXCLUDED.version_md5) > (t.updated_ts_ms, t.version_md5))",
+    returning="t.id, t.model_id")
 _UPSERT_FILL_POSITIONS = upsert_sql("positions", POSITION_TYPES, "id", stamp="updated_at",
                                     guard="t.origin = 'fills'", returning="t.id, t.model_id")
 
@@ -157,8 +164,9 @@ async def upsert_fill_snapshots(conn: AsyncConnection, model_id: str, snapshots:
     return cur.rowcount
 
 
-async def upsert_event_snapshots(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
-    """Snapshots given as events, keyed (model_id, ts_ms); a millisecond with fills keeps the fills' value."""
+async def upsert_event_snapshots(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Snapshots given as events, keyed (model_id, ts_ms); a millisecond with fills keeps the fills' value.
+    Returns the model id of each row written."""
     cur = await conn.execute(
         """
         INSERT INTO account_equity_snapshots AS s (model_id, ts_ms, equity_usd, realized_pnl, unrealized_pnl)
@@ -170,10 +178,11 @@ async def upsert_event_snapshots(conn: AsyncConnection, rows: Sequence[dict[str,
                unrealized_pnl = EXCLUDED.unrealized_pnl
          WHERE (s.equity_usd, s.realized_pnl, s.unrealized_pnl)
                IS DISTINCT FROM (EXCLUDED.equity_usd, EXCLUDED.realized_pnl, EXCLUDED.unrealized_pnl)
+        RETURNING s.model_id
         """,
         [[r[c] for r in rows] for c in ("model_id", "ts_ms", "equity_usd", "realized_pnl", "unrealized_pnl")],
     )
-    return cur.rowcount
+    return [r["model_id"] for r in await cur.fetchall()]
 
 
 async def insert_position_closes(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -191,19 +200,88 @@ async def insert_position_closes(conn: AsyncConnection, rows: Sequence[dict[str,
 
 
 async def close_positions(conn: AsyncConnection, position_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """Apply recorded closes to open event positions among ``position_ids``; returns the closed rows
-    with the close's ``exit_oid`` and exit fee (``exit_fee``)."""
+    """Apply recorded closes to open event positions among ``position_ids`` (a close never dates before
+    its position's entry); returns the closed rows with the close's ``exit_oid`` and exit fee
+    (``exit_fee``)."""
     cur = await conn.execute(
         """
         UPDATE positions p
            SET status = 'closed', exit_price = c.exit_price, exit_ts_ms = c.exit_ts_ms, updated_at = now()
           FROM position_closes c
          WHERE p.id = c.position_id AND p.id = ANY(%b::text[]) AND p.status = 'open' AND p.origin = 'event'
+           AND c.exit_ts_ms >= p.entry_ts_ms
         RETURNING p.*, c.exit_oid, c.commission AS exit_fee
         """,
         (list(position_ids),),
     )
     return await cur.fetchall()
+
+
+async def discard_closes_before_entry(conn: AsyncConnection, position_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Remove the recorded closes of event positions among ``position_ids`` that date before the position's
+    entry (such a close can never apply); returns them with the position's model and entry time."""
+    cur = await conn.execute(
+        """
+        DELETE FROM position_closes c USING positions p
+         WHERE p.id = c.position_id AND p.id = ANY(%b::text[]) AND p.origin = 'event'
+           AND c.exit_ts_ms < p.entry_ts_ms
+        RETURNING c.position_id, c.exit_price, c.exit_ts_ms, c.exit_oid, c.commission, p.model_id, p.symbol,
+                  p.entry_ts_ms
+        """,
+        (list(position_ids),),
+    )
+    return await cur.fetchall()
+
+
+async def delete_position_trades(conn: AsyncConnection, trade_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Remove round trips written by position closes that no longer apply; returns them."""
+    cur = await conn.execute(
+        """
+        DELETE FROM trades WHERE id = ANY(%b::text[]) AND origin = 'position'
+        RETURNING id, model_id, symbol, side, realized_net_pnl, exit_ts_ms
+        """,
+        (list(trade_ids),),
+    )
+    return await cur.fetchall()
+
+
+async def get_position_versions(conn: AsyncConnection, position_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The stored positions among ``position_ids``: origin, status, place and version."""
+    cur = await conn.execute(
+        """
+        SELECT id, model_id, symbol, origin, status, entry_ts_ms, updated_ts_ms, version_md5
+          FROM positions WHERE id = ANY(%b::text[])
+        """,
+        (list(position_ids),),
+    )
+    return {r["id"]: r for r in await cur.fetchall()}
+
+
+async def get_position_closes(conn: AsyncConnection, position_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT position_id, exit_price, exit_ts_ms, exit_oid, commission FROM position_closes"
+        " WHERE position_id = ANY(%b::text[])",
+        (list(position_ids),),
+    )
+    return {r["position_id"]: r for r in await cur.fetchall()}
+
+
+async def list_open_position_ids(conn: AsyncConnection, model_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """(model_id, symbol, id) of every open position of the models, whatever wrote it."""
+    cur = await conn.execute(
+        "SELECT model_id, symbol, id FROM positions WHERE model_id = ANY(%b::text[]) AND status = 'open'"
+        " ORDER BY model_id, symbol, id",
+        (list(model_ids),),
+    )
+    return await cur.fetchall()
+
+
+async def list_models_with_fills(conn: AsyncConnection, model_ids: Sequence[str]) -> set[str]:
+    cur = await conn.execute(
+        "SELECT m FROM unnest(%b::text[]) AS m WHERE EXISTS (SELECT 1 FROM fills f WHERE f.model_id = m)",
+        (list(model_ids),),
+    )
+    return {r["m"] for r in await cur.fetchall()}
 
 
 async def list_open_positions(conn: AsyncConnection, model_ids: Sequence[str]) -> list[dict[str, Any]]:

@@ -41,6 +41,7 @@ TRADE_COLUMNS: tuple[str, ...] = (
 POSITION_COLUMNS: tuple[str, ...] = (
     "id", "model_id", "symbol", "side", "entry_price", "quantity", "leverage", "confidence", "entry_ts_ms",
     "commission", "status", "exit_ts_ms", "exit_price", "metadata", "entry_oid", "exit_plan", "origin",
+    "updated_ts_ms", "version_md5",
 )
 
 

@@ -1,0 +1,104 @@
+"""Checks on what an event's text and free-form JSON may hold (issue 3 "Bad input"), beyond their types.
+
+Postgres ``text`` and ``jsonb`` refuse the NUL character, UTF-8 cannot encode a lone surrogate (an
+in-process producer can build one; a JSON line cannot: the decoder refuses it), and a deeply nested
+object overflows every recursive encoder on the way to the database. Each is rejected here with the
+field that holds it, instead of failing later without a field, or crashing the batch.
+
+Walks are iterative, so the checker itself never hits Python's recursion limit.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from nof0.ingest.events import EventError
+
+__all__ = ["MAX_DEPTH", "check_shape", "check_builtins", "deep_field"]
+
+MAX_DEPTH = 32  # levels of objects and arrays inside one field (a venue's payloads use fewer than 6)
+
+_BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
+
+
+def _why(text: str) -> str | None:
+    m = _BAD_CHAR.search(text)
+    if m is None:
+        return None
+    if m.group() == "\x00":
+        return "contains the NUL character (\\u0000), which Postgres cannot store"
+    return f"contains a lone surrogate (\\u{ord(m.group()):04x}), which is not Unicode text"
+
+
+def _nodes(field: str, value: Any) -> Iterator[tuple[str, Any, int]]:
+    """(path, node, depth) of ``value`` and everything inside it, depth first, without recursion."""
+    stack = [(field, value, 0)]
+    while stack:
+        path, node, depth = stack.pop()
+        yield path, node, depth
+        if isinstance(node, dict):
+            stack.extend((f"{path}.{k}", v, depth + 1) for k, v in reversed(node.items()))
+        elif isinstance(node, (list, tuple)):
+            stack.extend((f"{path}[{i}]", v, depth + 1) for i, v in reversed(list(enumerate(node))))
+
+
+def _check_value(field: str, value: Any, strings: bool) -> None:
+    for path, node, depth in _nodes(field, value):
+        if depth > MAX_DEPTH:
+            raise EventError(field, f"<{depth}+ levels>", f"is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, dict) and strings:
+            for key in node:
+                if isinstance(key, str) and (why := _why(key)):
+                    raise EventError(f"{path}.{key!r}", key, f"key {why}")
+        elif isinstance(node, str) and strings and (why := _why(node)):
+            raise EventError(path, node, why)
+
+
+def check_shape(ev: Any, *, strings: bool = True) -> None:
+    """Raise :class:`EventError` for a field of ``ev`` nested too deeply or, with ``strings``, holding a
+    NUL or a lone surrogate (in its own text or anywhere inside it, keys included)."""
+    for name in ev.__struct_fields__:
+        value = getattr(ev, name)
+        if isinstance(value, str):
+            if strings and (why := _why(value)):
+                raise EventError(name, value, why)
+        elif isinstance(value, (dict, list)):
+            _check_value(name, value, strings)
+
+
+def check_builtins(doc: dict[str, Any]) -> None:
+    """:func:`check_shape` for an event given as plain values (an in-process record, before conversion)."""
+    for name, value in doc.items():
+        _check_value(name, value, True)
+
+
+def deep_field(raw: str) -> tuple[str | None, str | None]:
+    """(event type, top-level field) of a JSON line whose nesting goes beyond :data:`MAX_DEPTH`, found by
+    scanning the text (a decoder overflows on such a line before it can say where)."""
+    depth, n, i = 0, len(raw), 0
+    key = last_string = event_type = field = None
+    value_of: str | None = None  # the top-level key whose value comes next
+    while i < n:
+        c = raw[i]
+        if c == '"':
+            j = i + 1
+            while j < n and raw[j] != '"':
+                j += 2 if raw[j] == "\\" else 1
+            last_string, i = raw[i + 1:j], j + 1
+            if depth == 1 and value_of == "type" and event_type is None:
+                event_type = last_string
+            value_of = None
+            continue
+        if c == ":" and depth == 1:
+            key = value_of = last_string
+        elif c in "{[":
+            depth += 1
+            if depth > MAX_DEPTH + 1 and field is None:
+                field = key
+        elif c in "}]":
+            depth -= 1
+        if not c.isspace() and c != ":":
+            value_of = None
+        i += 1
+    return event_type, field
