@@ -115,3 +115,70 @@ def test_ingest_refreshes_the_views_it_feeds(tmp_path, etc_dir, pg_dsn, test_ser
         assert conn.execute("SELECT equity, return_pct FROM v_leaderboard").fetchone() == (12_500.0, 25.0)
     missing = nof0(etc_dir, pg_dsn, test_servers.redis_url, "ingest", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr.decode()
+
+
+# ---------------------------------------------------------------------- after the load (review of issue 3, 11)
+
+TRADED = [
+    {"type": "model", "id": "m1"}, {"type": "symbol", "symbol": "BTC"},
+    {"type": "fill", "model_id": "m1", "symbol": "BTC", "side": "buy", "price": 100.0, "size": 1.0, "fee_usd": 0.1,
+     "ts_ms": T0, "oid": 1, "tid": 1},
+    {"type": "fill", "model_id": "m1", "symbol": "BTC", "side": "sell", "price": 110.0, "size": 1.0, "fee_usd": 0.1,
+     "ts_ms": T0 + 60_000, "oid": 2, "tid": 2},
+]
+
+
+def test_ingest_rebuilds_the_leaderboard_since_inception_and_analytics_caches(tmp_path, etc_dir, pg_dsn, test_servers,
+                                                                              redis_sync, redis_prefix):
+    feed = tmp_path / "traded.jsonl"
+    feed.write_text("".join(json.dumps(x) + "\n" for x in TRADED))
+    run = nof0(etc_dir, pg_dsn, test_servers.redis_url, "ingest", str(feed))
+    assert run.returncode == 0, run.stderr
+    assert redis_sync.zscore(f"{redis_prefix}:leaderboard", "m1") == pytest.approx(0.098)
+    assert json.loads(redis_sync.get(f"{redis_prefix}:leaderboard:cache"))["leaderboard"][0]["id"] == "m1"
+    assert redis_sync.llen(f"{redis_prefix}:since_inception:m1") == 2
+    assert json.loads(redis_sync.get(f"{redis_prefix}:analytics:m1"))["model_id"] == "m1"
+
+
+def test_a_failed_refresh_after_a_committed_ingest_is_one_line_and_exit_1(tmp_path, etc_dir, pg_dsn, test_servers):
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:  # this test's own database: views that cannot refresh
+        conn.execute("CREATE OR REPLACE FUNCTION refresh_views_nof0() RETURNS void LANGUAGE plpgsql"
+                     " AS $$ BEGIN RAISE EXCEPTION 'views are broken'; END $$")
+    feed = tmp_path / "traded.jsonl"
+    feed.write_text("".join(json.dumps(x) + "\n" for x in TRADED))
+    run = nof0(etc_dir, pg_dsn, test_servers.redis_url, "ingest", str(feed))
+    err = run.stderr.decode()
+    assert run.returncode == 1 and "Traceback" not in err, err
+    assert run.stdout.decode().strip() == "accepted 4, duplicates 0, rejected 0"
+    (line,) = [x for x in err.splitlines() if x.startswith("ingest:")]
+    assert line.startswith("ingest: the data is stored, but analytics: ") and "views are broken" in line
+    assert _count(pg_dsn, "SELECT count(*) FROM trades") == 1  # committed before the jobs ran
+    manifest = etc_dir / "nof0.yaml"
+    manifest.write_text(manifest.read_text().replace("refresh_after_ingest: true", "refresh_after_ingest: false"))
+    feed.write_text(json.dumps({"type": "equity_snapshot", "model_id": "m1", "ts_ms": T0 + 5, "equity_usd": 1.0}))
+    quiet = nof0(etc_dir, pg_dsn, test_servers.redis_url, "ingest", str(feed))
+    assert quiet.returncode == 0, quiet.stderr
+
+
+def test_import_computes_the_imported_models_analytics(etc_dir, pg_dsn, test_servers, redis_sync, redis_prefix):
+    run = nof0(etc_dir, pg_dsn, test_servers.redis_url, "import", str(FIXTURES))
+    assert run.returncode == 0, run.stderr
+    traded = {t["model_id"] for t in json.loads((FIXTURES / "trades.json").read_text())["trades"]}
+    for model_id in traded:
+        assert json.loads(redis_sync.get(f"{redis_prefix}:analytics:{model_id}"))["model_id"] == model_id
+    models = {r["model_id"] for r in json.loads((FIXTURES / "since-inception-values.json").read_text())[
+        "sinceInceptionValues"]}
+    assert {m.decode() for m in redis_sync.zrange(f"{redis_prefix}:leaderboard", 0, -1)} == models
+
+
+def test_a_line_longer_than_the_limit_on_a_pipe_is_rejected_and_skipped(etc_dir, pg_dsn, test_servers):
+    huge = json.dumps({"type": "conversation_message", "model_id": "gpt-5", "role": "user",
+                       "content": "x" * (65 * 1024 * 1024), "ts_ms": T0})
+    data = "\n".join([json.dumps(LINES[0]), json.dumps(LINES[1]), huge, json.dumps(LINES[2])]).encode() + b"\n"
+    run = nof0(etc_dir, pg_dsn, test_servers.redis_url, "ingest", "-", stdin=data)
+    assert run.returncode == 1, run.stderr
+    assert run.stdout.decode().strip() == "accepted 3, duplicates 0, rejected 1"
+    assert f"rejected line 3: line longer than 16777216 bytes ({len(huge)} bytes); skipped" in run.stderr.decode()
+    small = nof0(etc_dir, pg_dsn, test_servers.redis_url, "ingest", "-", "--max-line-bytes", "100",
+                 stdin=(json.dumps(LINES[4]) + "\n" + json.dumps(LINES[2]) + "\n").encode())
+    assert small.returncode == 1 and "rejected line 1: line longer than 100 bytes" in small.stderr.decode()

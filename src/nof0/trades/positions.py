@@ -121,7 +121,7 @@ async def stage_positions(rt: Runtime, conn: AsyncConnection, events: list[Posit
         others = holders.get(place, set()) - {ev.id}
         if opens and not open_here and others:
             refused.append(StageRejection(ev, "symbol", ev.symbol, (
-                f"model {ev.model_id!r} already has an open {ev.symbol} position ({', '.join(sorted(others))});"
+                f"model {ev.model_id!r} already has an open {ev.symbol} position {', '.join(map(repr, sorted(others)))};"
                 f" position {ev.id!r} would be a second one (one position per symbol: close it first)")))
             continue
         if cur is not None and cur["status"] == "open":
