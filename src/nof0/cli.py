@@ -170,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Later subsystems (ingest, import, parity, serve, analytics, traders) add their subcommands here.
-_EXTENSIONS: list[Callable[[Any], None]] = []
+_EXTENSIONS: list[Callable[[Any], None]] = [
+    __import__("nof0.api.commands", fromlist=["register"]).register,
+]
 
 
 def main(argv: list[str] | None = None) -> int:

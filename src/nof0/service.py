@@ -1,12 +1,15 @@
-"""The long-running service started by ``nof0 run``: reports readiness, then runs until stopped.
+"""The long-running service started by ``nof0 run``: reports readiness, then runs its tasks until stopped.
 
-The API server and the scheduler attach here (issue: API; issue: scheduling).
+Each part of the service is one task sharing the ``stop`` event: the API (``api.server.serve_api``)
+today; the scheduler of design 2.3/2.5 joins as one more ``tg.create_task(...)`` line. If a task
+fails (the API cannot listen), the others are cancelled and the service exits non-zero.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from nof0.api.server import ApiStartError, api_address, serve_api
 from nof0.db.migrate import status as migration_status
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
@@ -20,9 +23,17 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
     st = await asyncio.to_thread(migration_status, rt.servers.postgres_dsn)
     await rt.redis.ping()
     log.info("ready", **rt.servers.describe(), migrations=st.applied, embedded=rt.servers.embedded)
+    api_host, api_port = api_address(rt, host, port)
     print(f"nof0 ready: postgres {rt.servers.describe()['postgres']}, redis {rt.servers.describe()['redis']}"
           f"{' (embedded, data in ' + str(rt.config.data_dir) + ')' if rt.servers.embedded else ''}; "
-          "Ctrl-C to stop", flush=True)
-    await stop.wait()
-    log.info("stopping")
-    return 0
+          f"API on http://{api_host}:{api_port}/api; Ctrl-C to stop", flush=True)
+    failed: list[Exception] = []
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(serve_api(rt, stop, host=host, port=port))
+    except* ApiStartError as group:
+        failed.extend(group.exceptions)
+    for exc in failed:
+        print(f"nof0: {exc}", flush=True)
+    log.info("stopped")
+    return 1 if failed else 0

@@ -8,10 +8,14 @@ import threading
 import psycopg
 import pytest
 
+from yoyo import read_migrations
+
 from nof0.db import migrate as m
 from tests.conftest import SHARED
 
 DESIGN = SHARED / "design" / "data-store.md"
+# every migration shipped, in apply order (later issues add their own numbered files)
+ALL_IDS = [mig.id for mig in read_migrations(str(m.migrations_dir()))]
 
 # design type text -> information_schema data_type
 _TYPES = {
@@ -69,7 +73,7 @@ def test_design_lists_fifteen_tables():
 
 
 def test_migrate_creates_every_design_table_and_column(empty_dsn):
-    assert m.migrate(empty_dsn) == ["001_domain", "002_refresh_helpers"]
+    assert m.migrate(empty_dsn) == ALL_IDS
     actual = _columns(empty_dsn)
     for table, cols in design_tables().items():
         assert table in actual, f"table {table} missing"
@@ -97,13 +101,13 @@ def test_design_indexes_exist(pg_dsn):
 def test_up_down_up(empty_dsn):
     m.migrate(empty_dsn)
     assert m.status(empty_dsn).current
-    assert m.rollback(empty_dsn, 1) == ["002_refresh_helpers"]
+    assert m.rollback(empty_dsn, len(ALL_IDS) - 1) == ALL_IDS[:0:-1]
     st = m.status(empty_dsn)
-    assert st.applied == ["001_domain"] and st.pending == ["002_refresh_helpers"]
+    assert st.applied == ["001_domain"] and st.pending == ALL_IDS[1:]
     assert "v_leaderboard" not in _relations(empty_dsn)
     assert m.rollback(empty_dsn, 5) == ["001_domain"]
     assert not {"models", "trades", "price_ticks"} & _relations(empty_dsn)
-    assert m.migrate(empty_dsn) == ["001_domain", "002_refresh_helpers"]
+    assert m.migrate(empty_dsn) == ALL_IDS
     assert m.migrate(empty_dsn) == []  # a no-op when current
     assert {"models", "v_leaderboard"} <= _relations(empty_dsn)
 
@@ -124,7 +128,7 @@ def test_two_concurrent_migrates(empty_dsn):
     for t in threads:
         t.join()
     assert not errors, errors
-    assert sorted(results, key=len) == [[], ["001_domain", "002_refresh_helpers"]]
+    assert sorted(results, key=len) == [[], ALL_IDS]
     assert m.status(empty_dsn).current
 
 
