@@ -19,7 +19,9 @@ __all__ = ["run_service"]
 log = get_logger("nof0.service")
 
 
-async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = None, port: int | None = None) -> int:
+async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = None, port: int | None = None,
+                      api_started: asyncio.Event | None = None) -> int:
+    """Run until ``stop`` is set; ``api_started`` (optional) is set once the API listens."""
     st = await asyncio.to_thread(migration_status, rt.servers.postgres_dsn)
     await rt.redis.ping()
     log.info("ready", **rt.servers.describe(), migrations=st.applied, embedded=rt.servers.embedded)
@@ -30,7 +32,7 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
     failed: list[Exception] = []
     try:
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(serve_api(rt, stop, host=host, port=port))
+            tg.create_task(serve_api(rt, stop, host=host, port=port, started=api_started))
     except* ApiStartError as group:
         failed.extend(group.exceptions)
     for exc in failed:

@@ -7,6 +7,7 @@ import json
 import msgspec
 import pytest
 
+from nof0.api.read_path import LOCAL_FRESH_MS
 from nof0.api.sources.db import TRADES_PER_MODEL
 from tests.api.conftest import NOW_MS
 from tests.api.seed import load, seed_models, seed_position, seed_prices, seed_snapshot, seed_trades
@@ -117,10 +118,11 @@ async def test_leaderboard_from_the_view_then_from_the_job_value(clock_rt, clien
                                                      if t["realized_net_pnl"] < 0))
     assert set(grok) == {"id", "num_trades", "sharpe", "win_dollars", "num_losses", "lose_dollars", "return_pct",
                          "equity", "num_wins"}
-    # the leaderboard job's pre-rendered body wins over the view (a new response key: no stale cache)
+    # the leaderboard job's pre-rendered body wins over the view (once the cached response is gone)
     job_body = load("leaderboard.json")
     redis_sync.set(clock_rt.keys.leaderboard_cache().name, json.dumps(job_body))
     redis_sync.delete(clock_rt.keys.api_payload("leaderboard", "all", "medium").name)
+    clock_rt.clock.advance(LOCAL_FRESH_MS)
     assert (await client.get("/api/leaderboard")).json() == job_body
 
 
@@ -143,6 +145,7 @@ async def test_analytics_from_postgres_and_from_redis(clock_rt, client, redis_sy
     redis_sync.set(clock_rt.keys.analytics_all().name, msgspec.json.encode({"analytics": [newer]}))
     for variant in ("all", "gpt-5"):
         redis_sync.delete(clock_rt.keys.api_payload("analytics", variant, "long").name)
+    clock_rt.clock.advance(LOCAL_FRESH_MS)
     assert (await client.get("/api/analytics/gpt-5")).json()["analytics"] == [newer]
     assert (await client.get("/api/analytics")).json()["analytics"] == [newer]
 

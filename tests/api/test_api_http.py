@@ -59,12 +59,46 @@ async def test_cors_from_configuration(clock_rt):
     async with client_for(clock_rt) as c:
         ok = await c.get("/api/leaderboard", headers={"origin": "https://dash.example"})
         other = await c.get("/api/leaderboard", headers={"origin": "https://evil.example"})
+        error = await c.get("/api/analytics/nobody", headers={"origin": "https://dash.example"})
         preflight = await c.options("/api/trades", headers={"origin": "https://dash.example",
-                                                            "access-control-request-method": "GET"})
+                                                            "access-control-request-method": "GET",
+                                                            "access-control-request-headers": "if-none-match"})
+        refused = await c.options("/api/trades", headers={"origin": "https://evil.example",
+                                                          "access-control-request-method": "GET"})
     assert ok.headers["access-control-allow-origin"] == "https://dash.example"
     assert "etag" in ok.headers["access-control-expose-headers"].lower()
+    assert "Origin" in ok.headers["vary"] and "Origin" in other.headers["vary"]
     assert "access-control-allow-origin" not in other.headers
-    assert preflight.status_code == 200
+    assert error.status_code == 404 and error.headers["access-control-allow-origin"] == "https://dash.example"
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "https://dash.example"
+    assert "GET" in preflight.headers["access-control-allow-methods"]
+    assert preflight.headers["access-control-allow-headers"] == "if-none-match"
+    assert refused.status_code == 403 and "access-control-allow-origin" not in refused.headers
+
+
+async def test_cors_any_origin(client):
+    r = await client.get("/api/trades", headers={"origin": "https://anyone.example"})
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "Origin" not in r.headers.get("vary", "")
+    assert "access-control-allow-origin" not in (await client.get("/api/trades")).headers
+
+
+async def test_fast_path_and_routes_answer_alike(clock_rt, client):
+    await seed_snapshot(clock_rt)
+    from tests.api.seed import load, seed_positions_file
+
+    await seed_positions_file(clock_rt, load("positions.json")["accountTotals"])
+    kept = ("content-type", "etag", "cache-control", "vary", "content-encoding", "content-length")
+    for enc in ("identity", "gzip"):
+        fast = await client.get("/api/positions", headers={"accept-encoding": enc})
+        routed = await client.get("/api/positions?unrelated=1", headers={"accept-encoding": enc})
+        assert fast.status_code == routed.status_code == 200
+        assert fast.content == routed.content
+        assert {k: fast.headers.get(k) for k in kept} == {k: routed.headers.get(k) for k in kept}
+    head = await client.head("/api/positions")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == fast.headers["content-length"]
 
 
 async def test_bad_parameters_answer_400_naming_them(client):
@@ -161,5 +195,7 @@ async def test_readyz_names_what_is_missing(dead_redis_rt):
 async def test_postgres_down_answers_503(clock_rt, dead_redis_rt):
     await clock_rt.pool.close()  # the database is gone (and Redis holds nothing)
     async with client_for(dead_redis_rt) as c:
-        r = await c.get("/api/trades")
-    assert r.status_code == 503 and r.json()["error"] == "unavailable"
+        for path in ("/api/trades", "/api/account-totals?lastHourlyMarker=3", "/api/analytics/gpt-5"):
+            r = await c.get(path)  # the fast path, and routes with parameters
+            assert r.status_code == 503 and r.json()["error"] == "unavailable", path
+            assert r.headers["cache-control"] == "no-store"

@@ -2,24 +2,27 @@
 from a runtime (composition root), so ``nof0 serve``, ``nof0 run`` and the tests share one path.
 
 Errors are JSON: ``ApiError`` subclasses (400, 404, 503), unknown paths (404) and methods (405);
-Postgres unreachable answers 503. CORS comes from ``api.cors_origins``.
+Postgres unreachable answers 503. CORS comes from ``api.cors_origins`` (``cors.py``); whole-endpoint
+GETs take the fast path (``fast.py``) before routing.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import psycopg
 from psycopg_pool import PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from nof0.api import routes
-from nof0.api.errors import ApiError, Unavailable
-from nof0.api.responses import error_response, json_response
+from nof0.api.cors import CorsMiddleware
+from nof0.api.errors import ApiError
+from nof0.api.fast import FastPath
+from nof0.api.responses import as_api_error, error_response, json_response
 from nof0.api.spec import SPECS
 from nof0.api.state import ApiState
 from nof0.obs.logging import get_logger
@@ -31,8 +34,11 @@ log = get_logger("nof0.api")
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return error_response(exc)
+    err = as_api_error(exc)
+    assert err is not None, exc  # registered only for the exceptions as_api_error maps
+    if not isinstance(exc, ApiError):
+        log.warning("postgres unavailable", path=request.url.path, error=str(exc))
+    return error_response(err)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -41,9 +47,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return json_response({"error": error, "detail": exc.detail}, exc.status_code, exc.headers)
 
 
-async def _storage_error(request: Request, exc: Exception) -> Response:
-    log.warning("postgres unavailable", path=request.url.path, error=str(exc))
-    return error_response(Unavailable("the database is unreachable; retry shortly"))
+class ArenaApp(Starlette):
+    """Starlette, fronted by CORS and the fast path: a whole-endpoint GET never reaches the router."""
+
+    def __init__(self, state: ApiState, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state.api = state
+        self._front = CorsMiddleware(FastPath(super().__call__, state), state.rt.config.root.api.cors_origins)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._front(scope, receive, send)
 
 
 def create_app(rt: Runtime) -> Starlette:
@@ -58,22 +71,13 @@ def create_app(rt: Runtime) -> Starlette:
         Route("/readyz", routes.readyz, methods=["GET"]),
         Route("/openapi.json", routes.openapi_json, methods=["GET"]),
     ]
-    app = Starlette(
+    return ArenaApp(
+        state,
         routes=route_list,
-        middleware=[Middleware(
-            CORSMiddleware,
-            allow_origins=rt.config.root.api.cors_origins,
-            allow_methods=["GET", "HEAD", "OPTIONS"],
-            allow_headers=["*"],
-            expose_headers=["ETag"],
-            max_age=600,
-        )],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
-            psycopg.OperationalError: _storage_error,
-            PoolTimeout: _storage_error,
+            psycopg.OperationalError: _api_error,
+            PoolTimeout: _api_error,
         },
     )
-    app.state.api = state
-    return app

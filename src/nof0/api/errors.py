@@ -5,6 +5,8 @@ Raised anywhere below a route and turned into a response by ``app.py``; no input
 
 from __future__ import annotations
 
+import msgspec
+
 __all__ = ["ApiError", "NotFound", "BadParameter", "Unavailable"]
 
 
@@ -18,6 +20,9 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, str]:
         return {"error": self.error, "detail": self.detail}
+
+    def encoded(self) -> bytes:
+        return msgspec.json.encode(self.body())
 
 
 class NotFound(ApiError):

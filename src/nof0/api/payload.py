@@ -41,7 +41,7 @@ def etag_of_header(head: bytes | None) -> str | None:
 class Payload:
     """One response body, immutable once built. ``validated_ms`` is when its freshness was last known."""
 
-    __slots__ = ("body", "etag", "validated_ms", "_gzip_min", "_gz", "_decoded")
+    __slots__ = ("body", "etag", "validated_ms", "_gzip_min", "_gz", "_decoded", "_headers")
 
     def __init__(self, body: bytes, *, gzip_min: int, validated_ms: int, etag: str | None = None) -> None:
         self.body = body
@@ -50,6 +50,7 @@ class Payload:
         self._gzip_min = gzip_min
         self._gz: bytes | None = None
         self._decoded: Any = _UNSET
+        self._headers: dict[tuple[bool, int, bool], list[tuple[bytes, bytes]]] = {}
 
     @classmethod
     def encode(cls, obj: Any, *, gzip_min: int, now_ms: int) -> "Payload":
@@ -75,6 +76,27 @@ class Payload:
         if self._gz is None:
             self._gz = gzip.compress(self.body, compresslevel=6, mtime=0)
         return self._gz
+
+    def headers(self, gz: bool, max_age: int, with_length: bool) -> list[tuple[bytes, bytes]]:
+        """The response headers of one representation, built once: ETag, Cache-Control, Vary.
+
+        The identity and gzip forms carry distinct strong ETags (``"<hash>"``, ``"<hash>-gz"``).
+        ``with_length`` adds ``content-length`` (a 200); a 304 carries none.
+        """
+        key = (gz, max_age, with_length)
+        built = self._headers.get(key)
+        if built is None:
+            built = [(b"content-type", b"application/json"),
+                     (b"etag", f'"{self.etag}-gz"'.encode() if gz else f'"{self.etag}"'.encode()),
+                     (b"cache-control", f"public, max-age={max_age}".encode())]
+            if self.compressible:
+                built.append((b"vary", b"Accept-Encoding"))
+            if gz:
+                built.append((b"content-encoding", b"gzip"))
+            if with_length:
+                built.append((b"content-length", str(len(self.gzipped() if gz else self.body)).encode()))
+            self._headers[key] = built
+        return built
 
     def decoded(self) -> Any:
         """The body as Python data (for variants derived from it), decoded once."""

@@ -42,7 +42,7 @@ async def serve_api(rt: Runtime, stop: asyncio.Event, *, host: str | None = None
     host, port = api_address(rt, host, port)
     server = _Server(uvicorn.Config(
         create_app(rt), host=host, port=port, lifespan="off", log_config=None, access_log=False,
-        server_header=False,
+        server_header=False, proxy_headers=False,  # the API answers the same whoever asks
     ))
 
     async def watch() -> None:
