@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Later subsystems (ingest, import, parity, serve, analytics, traders) add their subcommands here.
 _EXTENSIONS: list[Callable[[Any], None]] = [
-    __import__("nof0.api.commands", fromlist=["register"]).register,
+    __import__("nof0.api.commands", fromlist=["register"]).register,  # serve, parity
+    __import__("nof0.analytics.commands", fromlist=["register"]).register,  # analytics, jobs
 ]
 
 

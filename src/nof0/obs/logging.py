@@ -27,7 +27,9 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # the stream is looked up at each use, not bound now: whoever replaces sys.stderr later (a test
+        # runner capturing output, a daemoniser) must not leave the logger writing to a closed file
+        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
         cache_logger_on_first_use=False,
     )
 

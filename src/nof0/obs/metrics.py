@@ -38,3 +38,11 @@ class Metrics:
         self.job_last_success = Gauge(
             "nof0_job_last_success_timestamp", "Unix time of each job's last success", ["job"], registry=r
         )
+        self.analytics_models = Counter(
+            "nof0_analytics_models_total", "Models per analytics run by outcome (computed, skipped_locked, failed)",
+            ["outcome"], registry=r,
+        )
+        self.job_requests = Counter(
+            "nof0_job_requests_total", "Job run requests after ingest batches by outcome (queued, coalesced)",
+            ["job", "outcome"], registry=r,
+        )
