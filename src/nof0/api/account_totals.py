@@ -12,6 +12,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from nof0.analytics.repository import begin_snapshot_read
 from nof0.api import repository as repo
 from nof0.timefmt import ms_to_s
 from nof0.trades.payloads import position_json
@@ -37,6 +38,8 @@ def _record(row: dict[str, Any], positions: dict[str, Any]) -> dict[str, Any]:
 
 
 async def build_account_totals(conn: AsyncConnection, now_ms: int) -> dict[str, Any]:
+    """Call inside a fresh transaction: both reads see one snapshot of the tables."""
+    await begin_snapshot_read(conn)
     series = await repo.list_hourly_account_series(conn)
     held: dict[tuple[str, int], dict[str, Any]] = {}
     if series:
