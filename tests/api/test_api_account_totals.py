@@ -89,3 +89,16 @@ async def test_last_hourly_marker_returns_only_newer_records(series, client):
     again = await client.get("/api/account-totals?lastHourlyMarker=0")
     assert again.json() == newer  # derived once per version, same bytes after
     assert again.headers["etag"] == (await client.get("/api/account-totals?lastHourlyMarker=0")).headers["etag"]
+
+
+def test_derived_variants_are_bounded_by_bytes():
+    from nof0.api.derived import DerivedPayloads
+    from nof0.api.payload import Payload
+
+    base = Payload.encode({"accountTotals": [{"x": "y" * 1000}] * 10}, gzip_min=1024, now_ms=1)
+    cache = DerivedPayloads(gzip_min=1024, max_bytes=25_000)
+    for n in range(10):
+        cache.get(base, n, lambda body, n=n: {**body, "accountTotals": body["accountTotals"][n:]})
+    assert cache.held_bytes <= 25_000
+    again = cache.get(base, 9, lambda body: {"other": True})  # the newest variant is still held
+    assert b"other" not in again.body

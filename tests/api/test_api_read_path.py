@@ -166,3 +166,25 @@ def test_app_factory_builds_nothing_at_import():
 
     assert importlib.reload(module).create_app is not None
     assert create_app.__module__ == "nof0.api.app"
+
+
+async def test_lock_taken_and_old_bytes_wait_for_the_holder(clock_rt, redis_sync):
+    await seed_snapshot(clock_rt)
+    a, b = ReadPath(clock_rt), ReadPath(clock_rt)
+
+    async def build():
+        return {"sinceInceptionValues": [], "serverTime": clock_rt.clock.now_ms()}
+
+    old = await b.get("since-inception-values", "all", "long", build)
+    clock_rt.clock.advance(clock_rt.keys.ttl_ms("long"))  # b's bytes are now older than the TTL class
+    key = clock_rt.keys.api_payload("since-inception-values", "all", "long")
+    redis_sync.delete(key.name)
+    lock = clock_rt.keys.lock("api.since-inception-values.all")
+    redis_sync.set(lock.name, "a", px=lock.ttl_ms)  # process a is rebuilding
+    waiting = asyncio.ensure_future(b.get("since-inception-values", "all", "long", build))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not waiting.done()  # b does not serve its old bytes: it waits for a's value
+    redis_sync.delete(lock.name)
+    fresh = await a.get("since-inception-values", "all", "long", build)
+    assert (await waiting).body == fresh.body != old.body

@@ -12,8 +12,8 @@ For one response (endpoint + variant) the steps are:
 2. On a miss, rebuild: one coroutine per process (single flight) tries the design 3.3 lock
    ``nof0:lock:api.{endpoint}.{variant}``. The holder builds from Postgres, writes the value back with
    the endpoint's TTL class and releases the lock. A process that finds the lock taken serves the
-   previous bytes it holds, or waits briefly for the holder's value, and builds itself only if none
-   arrives (the holder may have died).
+   previous bytes it holds (when confirmed within the TTL class), or waits briefly for the holder's
+   value, and builds itself only if none arrives (the holder may have died).
 3. On a Redis error the request is a miss that is never written back: the process serves the bytes it
    holds while they are younger than the TTL class, else builds from Postgres. Redis is then left
    alone for ``REDIS_RETRY_MS`` (a dead server costs one failed call per second, not one per request)
@@ -143,9 +143,10 @@ class ReadPath:
                 redis_ok = False
         try:
             if redis_ok and token is None:
-                # another process is rebuilding this key: previous bytes, else its result
+                # another process is rebuilding this key: previous bytes (if not older than the TTL
+                # class), else its result
                 held = self._held.get(key.name)
-                if held is not None:
+                if held is not None and self.rt.clock.now_ms() - held.validated_ms < (key.ttl_ms or 0):
                     return held
                 waited = await self._wait_for_peer(key, endpoint)
                 if waited is not None:
