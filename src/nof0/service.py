@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
+from nof0.api.app import create_app
 from nof0.api.server import ApiStartError, api_address, serve_api
 from nof0.db.migrate import status as migration_status
 from nof0.jobs.scheduler import Scheduler
@@ -27,6 +28,7 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
     st = await asyncio.to_thread(migration_status, rt.servers.postgres_dsn)
     await rt.redis.ping()
     log.info("ready", **rt.servers.describe(), migrations=st.applied, embedded=rt.servers.embedded)
+    app = create_app(rt)  # a configuration error (api.data_sources, api.file_dir) stops here, plainly
     api_host, api_port = api_address(rt, host, port)
     print(f"nof0 ready: postgres {rt.servers.describe()['postgres']}, redis {rt.servers.describe()['redis']}"
           f"{' (embedded, data in ' + str(rt.config.data_dir) + ')' if rt.servers.embedded else ''}; "
@@ -35,7 +37,7 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
     async with Scheduler(rt).running():  # view refresh and analytics jobs (design 2.3, 2.5)
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(serve_api(rt, stop, host=host, port=port, started=api_started))
+                tg.create_task(serve_api(rt, stop, host=host, port=port, started=api_started, app=app))
         except* ApiStartError as group:
             failed.extend(group.exceptions)
     for exc in failed:

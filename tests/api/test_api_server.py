@@ -6,8 +6,10 @@ import asyncio
 import socket
 
 import httpx
+import pytest
 
 from nof0.api.server import ApiStartError, serve_api
+from nof0.config import ConfigError
 from nof0.service import run_service
 
 
@@ -36,10 +38,12 @@ async def test_serve_api_reports_a_port_in_use(rt):
         taken.listen()
         port = taken.getsockname()[1]
         stop = asyncio.Event()
-        try:
+        with pytest.raises(ApiStartError, match=str(port)):
             await asyncio.wait_for(serve_api(rt, stop, host="127.0.0.1", port=port), 10)
-        except ApiStartError as exc:
-            assert str(port) in str(exc)
-        else:
-            raise AssertionError("serve_api started on a taken port")
         assert await run_service(rt, stop, host="127.0.0.1", port=port) == 1
+
+
+async def test_a_file_source_without_a_folder_is_a_configuration_error(rt):
+    rt.config.root.api.data_sources = {"trades": "file"}
+    with pytest.raises(ConfigError, match="api.file_dir"):
+        await run_service(rt, asyncio.Event(), host="127.0.0.1", port=_free_port())

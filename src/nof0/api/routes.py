@@ -99,7 +99,8 @@ async def readyz(request: Request) -> Response:
 
 
 async def openapi_json(request: Request) -> Response:
-    return payload_response(request, _state(request).openapi, 300)
+    state = _state(request)
+    return payload_response(request, state.openapi, int(state.rt.config.ttl.seconds("long")))
 
 
 ENDPOINT_HANDLERS = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Iterator
+from typing import Any, Iterator
 
 import uvicorn
 
@@ -37,11 +37,12 @@ def api_address(rt: Runtime, host: str | None, port: int | None) -> tuple[str, i
 
 
 async def serve_api(rt: Runtime, stop: asyncio.Event, *, host: str | None = None, port: int | None = None,
-                    started: asyncio.Event | None = None) -> None:
-    """Serve until ``stop`` is set. ``started`` (optional) is set once the socket listens."""
+                    started: asyncio.Event | None = None, app: Any = None) -> None:
+    """Serve ``app`` (default ``create_app(rt)``) until ``stop`` is set; ``started`` is set once the
+    socket listens. Build the app first to surface configuration errors before other tasks start."""
     host, port = api_address(rt, host, port)
     server = _Server(uvicorn.Config(
-        create_app(rt), host=host, port=port, lifespan="off", log_config=None, access_log=False,
+        app if app is not None else create_app(rt), host=host, port=port, lifespan="off", log_config=None, access_log=False,
         server_header=False, proxy_headers=False,  # the API answers the same whoever asks
     ))
 
