@@ -30,6 +30,7 @@ from typing import Any, Awaitable, Callable
 from redis.exceptions import RedisError
 
 from nof0.api.payload import HEADER_LEN, Payload, etag_of_header
+from nof0.api.sources import ALL_VARIANT
 from nof0.cache.guards import acquire_lock, release_lock
 from nof0.cache.keys import Key
 from nof0.obs.logging import get_logger
@@ -82,7 +83,7 @@ class ReadPath:
         return await self._single_flight(key, endpoint, variant, build)
 
     def _key(self, endpoint: str, variant: str, ttl_class: str) -> Key:
-        if variant != "all":  # per-model variants are not kept: ids come from the request
+        if variant != ALL_VARIANT:  # per-model keys are not kept: their ids come from requests
             return self.rt.keys.api_payload(endpoint, variant, ttl_class)
         key = self._keys.get((endpoint, ttl_class))
         if key is None:
