@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from nof0.api.app import create_app
+from nof0.api.invalidate import invalidate_api_payloads
 from nof0.api.read_path import LOCAL_FRESH_MS, REDIS_RETRY_MS, ReadPath
 from tests.api.conftest import client_for
-from tests.api.seed import load, seed_prices, seed_snapshot
+from tests.api.seed import load, seed_models, seed_prices, seed_snapshot
 
 ENDPOINT_PATHS = ["/api/crypto-prices", "/api/positions", "/api/account-totals", "/api/trades",
                   "/api/since-inception-values", "/api/leaderboard", "/api/analytics", "/api/conversations"]
@@ -188,3 +191,18 @@ async def test_lock_taken_and_old_bytes_wait_for_the_holder(clock_rt, redis_sync
     redis_sync.delete(lock.name)
     fresh = await a.get("since-inception-values", "all", "long", build)
     assert (await waiting).body == fresh.body != old.body
+
+
+async def test_invalidation_makes_a_write_visible_at_once(clock_rt, client, redis_sync, dead_redis_rt):
+    await seed_models(clock_rt, {"m1"})
+    before = (await client.get("/api/since-inception-values")).json()["sinceInceptionValues"]
+    assert (await client.get("/api/analytics/m1")).status_code == 200
+    async with clock_rt.pool.connection() as conn, conn.transaction():
+        await conn.execute("INSERT INTO accounts (model_id, starting_capital_usd) VALUES ('m1', 500)")
+    assert await invalidate_api_payloads(clock_rt, ["since-inception-values", "analytics"]) == 2
+    clock_rt.clock.advance(LOCAL_FRESH_MS)
+    after = (await client.get("/api/since-inception-values")).json()["sinceInceptionValues"]
+    assert before == [] and [r["nav_since_inception"] for r in after] == [500]
+    assert await invalidate_api_payloads(dead_redis_rt, ["trades"]) == 0  # best effort: logged, counted
+    with pytest.raises(ValueError, match="unknown endpoint"):
+        await invalidate_api_payloads(clock_rt, ["nope"])
