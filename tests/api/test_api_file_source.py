@@ -61,6 +61,10 @@ async def test_file_source_rereads_a_changed_file(clock_rt, tmp_path):
         first = await c.get("/api/crypto-prices")
         again = await c.get("/api/crypto-prices")
         assert first.headers["etag"] == again.headers["etag"] and first.content == again.content
+        clock_rt.clock.advance(clock_rt.keys.ttl_ms("short"))  # the endpoint's TTL class later
+        later = (await c.get("/api/crypto-prices")).json()
+        assert later["serverTime"] == NOW_MS + clock_rt.keys.ttl_ms("short")
+        assert later["prices"] == first.json()["prices"]
         data = _fixture("crypto-prices.json")
         data["prices"]["BTC"]["price"] = 1.5
         (tmp_path / "crypto-prices.json").write_text(json.dumps(data) + "\n")

@@ -164,7 +164,7 @@ def _variants(directory: Path, spec: EndpointSpec) -> list[str]:
 
 async def run_parity(rt: Runtime, directory: str | Path) -> list[EndpointParity]:
     directory = Path(directory)
-    files = FileSource(directory, rt.clock, gzip_min=rt.config.root.api.gzip_min_bytes)
+    files = FileSource(directory, rt.clock, rt.config.ttl, gzip_min=rt.config.root.api.gzip_min_bytes)
     db = DbSource(rt)
     reports = []
     for spec in SPECS.values():

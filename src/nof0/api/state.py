@@ -29,7 +29,7 @@ def build_sources(rt: Runtime, read_path: ReadPath) -> dict[str, Source]:
                               "an endpoint reads from file but no snapshot folder is set (or NOF0_FILE_DIR)")
         if not Path(api.file_dir).is_dir():
             raise ConfigError(rt.config.path, "api.file_dir", f"{api.file_dir!r} is not a folder")
-        file = FileSource(api.file_dir, rt.clock, gzip_min=api.gzip_min_bytes)
+        file = FileSource(api.file_dir, rt.clock, rt.config.ttl, gzip_min=api.gzip_min_bytes)
     return {name: (file if file is not None and api.data_sources.get(name) == "file" else db) for name in SPECS}
 
 

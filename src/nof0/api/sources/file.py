@@ -4,9 +4,10 @@
 ``crypto-prices.json``, ...). Analytics come from ``analytics.json`` or, when absent, from the
 per-model files ``analytics-{model_id}.json`` (as in ``shared/fixtures/nof1-2025-10-26``).
 
-A file is read and encoded once per change of its size or modification time (one ``stat`` per
-request), never per request. The body is the file's JSON with ``serverTime`` set to the time the
-file was loaded, for the endpoints whose nof1 body carries one.
+A file is read once per change of its size or modification time (one ``stat`` per request) and
+encoded once per change or per TTL class of the endpoint, never per request. The body is the file's
+JSON with ``serverTime`` set to the time it was encoded, for the endpoints whose nof1 body carries
+one: as with the db source, ``serverTime`` is at most the TTL class old.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from nof0.api.payload import Payload
 from nof0.api.sources import ALL_VARIANT
 from nof0.api.spec import EndpointSpec
 from nof0.clock import Clock
+from nof0.config import TTLClasses
 
 __all__ = ["FileSource"]
 
@@ -31,26 +33,30 @@ _Signature = tuple[tuple[str, int, int], ...]
 class FileSource:
     kind = "file"
 
-    def __init__(self, directory: str | Path, clock: Clock, *, gzip_min: int) -> None:
+    def __init__(self, directory: str | Path, clock: Clock, ttl: TTLClasses, *, gzip_min: int) -> None:
         self.directory = Path(directory)
         self.clock = clock
+        self.ttl = ttl
         self.gzip_min = gzip_min
-        self._loaded: dict[tuple[str, str], tuple[_Signature, Payload]] = {}
+        self._loaded: dict[tuple[str, str], tuple[_Signature, dict[str, Any], Payload]] = {}
 
     async def payload(self, spec: EndpointSpec, variant: str = ALL_VARIANT) -> Payload:
         files = self._files(spec, variant)
         signature = _signature(files)
+        now = self.clock.now_ms()
         loaded = self._loaded.get((spec.name, variant))
         if loaded is not None and loaded[0] == signature:
-            return loaded[1]
-        now = self.clock.now_ms()
-        body = await asyncio.to_thread(_read_body, spec, variant, files)
+            _, body, payload = loaded
+            if not spec.server_time or now - payload.validated_ms < self.ttl.millis(spec.ttl_class):
+                return payload
+        else:
+            body = await asyncio.to_thread(_read_body, spec, variant, files)
         if spec.server_time:
             body["serverTime"] = now
         payload = Payload.encode(body, gzip_min=self.gzip_min, now_ms=now)
         if payload.compressible:
             await asyncio.to_thread(payload.gzipped)
-        self._loaded[(spec.name, variant)] = (signature, payload)
+        self._loaded[(spec.name, variant)] = (signature, body, payload)
         return payload
 
     def _files(self, spec: EndpointSpec, variant: str) -> list[Path]:
