@@ -25,19 +25,13 @@ from nof0.api.fast import FastPath
 from nof0.api.responses import as_api_error, error_response, json_response
 from nof0.api.spec import SPECS
 from nof0.api.state import ApiState
-from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
 
 __all__ = ["create_app"]
 
-log = get_logger("nof0.api")
-
-
 async def _api_error(request: Request, exc: Exception) -> Response:
     err = as_api_error(exc)
     assert err is not None, exc  # registered only for the exceptions as_api_error maps
-    if not isinstance(exc, ApiError):
-        log.warning("postgres unavailable", path=request.url.path, error=str(exc))
     return error_response(err)
 
 

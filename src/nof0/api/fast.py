@@ -18,21 +18,19 @@ from nof0.api.state import ApiState
 
 __all__ = ["FastPath"]
 
-# endpoints whose query parameters change the answer: only served here without a query string
-_PARAMETERISED = {"positions", "account-totals"}
-
-
 class FastPath:
     def __init__(self, app: Any, state: ApiState) -> None:
         self.app = app
         self.state = state
         self.paths = {spec.path: name for name, spec in SPECS.items()}
         self.max_age = {name: state.max_age(name) for name in SPECS}
+        # endpoints whose query parameters change the answer are served here only without a query
+        self.parameterised = {name for name, spec in SPECS.items() if spec.parameters}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         name = self.paths.get(scope["path"]) if scope["type"] == "http" else None
         if name is None or scope["method"] not in ("GET", "HEAD") or \
-                (scope["query_string"] and name in _PARAMETERISED):
+                (scope["query_string"] and name in self.parameterised):
             await self.app(scope, receive, send)
             return
         try:

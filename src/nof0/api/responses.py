@@ -15,9 +15,12 @@ from starlette.responses import Response
 
 from nof0.api.errors import ApiError, Unavailable
 from nof0.api.payload import Payload
+from nof0.obs.logging import get_logger
 
 __all__ = ["payload_parts", "payload_response", "error_parts", "error_response", "json_response", "as_api_error",
            "accepts_gzip", "etag_matches", "EncodedResponse"]
+
+log = get_logger("nof0.api")
 
 _JSON = "application/json"
 Headers = list[tuple[bytes, bytes]]
@@ -67,6 +70,7 @@ def as_api_error(exc: BaseException) -> ApiError | None:
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, (psycopg.OperationalError, PoolTimeout)):
+        log.warning("postgres unavailable", error=str(exc))
         return Unavailable("the database is unreachable; retry shortly")
     return None
 

@@ -21,6 +21,7 @@ class EndpointSpec:
     ttl_class: str
     server_time: bool  # nof1's body carries serverTime (every endpoint but the leaderboard)
     file_name: str  # in a nof1 snapshot folder
+    parameters: tuple[str, ...] = ()  # query parameters that change the answer
 
     @property
     def path(self) -> str:
@@ -31,8 +32,8 @@ SPECS: dict[str, EndpointSpec] = {
     s.name: s
     for s in (
         EndpointSpec("crypto-prices", "short", True, "crypto-prices.json"),
-        EndpointSpec("positions", "short", True, "positions.json"),
-        EndpointSpec("account-totals", "medium", True, "account-totals.json"),
+        EndpointSpec("positions", "short", True, "positions.json", ("limit",)),
+        EndpointSpec("account-totals", "medium", True, "account-totals.json", ("lastHourlyMarker",)),
         EndpointSpec("trades", "medium", True, "trades.json"),
         EndpointSpec("since-inception-values", "long", True, "since-inception-values.json"),
         EndpointSpec("leaderboard", "medium", False, "leaderboard.json"),
