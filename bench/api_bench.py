@@ -29,6 +29,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -184,12 +185,14 @@ def main() -> int:
         if not admin_dsn or not redis_url:
             from nof0.embedded import EmbeddedPostgres, EmbeddedRedis
 
-            if not admin_dsn:
-                embedded.append(EmbeddedPostgres(tmp / "emb"))
-                admin_dsn = embedded[-1].start()
-            if not redis_url:
-                embedded.append(EmbeddedRedis(tmp / "emb"))
-                redis_url = embedded[-1].start()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR inside pgserver
+                if not admin_dsn:
+                    embedded.append(EmbeddedPostgres(tmp / "emb"))
+                    admin_dsn = embedded[-1].start()
+                if not redis_url:
+                    embedded.append(EmbeddedRedis(tmp / "emb"))
+                    redis_url = embedded[-1].start()
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{db_name}"')
         dsn = with_database(admin_dsn, db_name)
