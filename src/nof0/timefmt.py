@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-__all__ = ["ms_to_s", "s_to_ms", "human_utc", "dt_to_s"]
+__all__ = ["ms_to_s", "s_to_ms", "human_utc", "dt_to_s", "s_to_dt"]
 
 
 def ms_to_s(ts_ms: int | None) -> float | None:
@@ -31,3 +31,11 @@ def dt_to_s(dt: datetime | None) -> float | None:
         return None
     delta = dt - datetime(1970, 1, 1, tzinfo=timezone.utc)
     return (delta.days * 86400 + delta.seconds) + delta.microseconds / 1_000_000
+
+
+def s_to_dt(ts_s: float) -> datetime:
+    """Float seconds -> an aware UTC datetime, rounded to the microsecond (inverse of :func:`dt_to_s`)."""
+    return _EPOCH + timedelta(microseconds=round(ts_s * 1_000_000))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

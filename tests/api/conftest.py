@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+from pathlib import Path
 
 import httpx
 import pytest_asyncio
+import yaml
 
 from nof0.api.app import create_app
 from nof0.clock import FixedClock
 from nof0.runtime import Runtime, open_redis
+from tests.conftest import ETC
 
 NOW_MS = 1_761_452_400_000  # 2025-10-26, just after the capture
+
+
+def config_with_prefix(tmp_path: Path, prefix: str) -> Path:
+    """A copy of etc/ whose Redis prefix is the test's, for commands run through ``nof0.cli.main``."""
+    etc = tmp_path / "etc"
+    shutil.copytree(ETC.parent, etc)
+    manifest = yaml.safe_load((etc / "nof0.yaml").read_text())
+    manifest["redis"]["prefix"] = prefix
+    (etc / "nof0.yaml").write_text(yaml.safe_dump(manifest))
+    return etc / "nof0.yaml"
 
 
 def client_for(rt: Runtime) -> httpx.AsyncClient:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-
-import yaml
 
 from nof0.api.parity import diff_bodies, format_report, run_parity
 from nof0.cli import main
+from tests.api.conftest import config_with_prefix
 from tests.api.seed import load, seed_positions_file, seed_snapshot
-from tests.conftest import ETC, FIXTURES
+from tests.conftest import FIXTURES
 
 
 async def _seed_all(rt) -> None:
@@ -62,20 +60,11 @@ def test_diff_matches_records_by_identity_not_position():
     assert paths == ["trades[id=y].v", "trades[id=z]"]
 
 
-def _config_with_prefix(tmp_path, prefix: str):
-    etc = tmp_path / "etc"
-    shutil.copytree(ETC.parent, etc)
-    manifest = yaml.safe_load((etc / "nof0.yaml").read_text())
-    manifest["redis"]["prefix"] = prefix
-    (etc / "nof0.yaml").write_text(yaml.safe_dump(manifest))
-    return etc / "nof0.yaml"
-
-
 async def test_cli_exit_codes(clock_rt, config, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NOF0_POSTGRES_DSN", config.root.postgres.dsn)
     monkeypatch.setenv("NOF0_REDIS_URL", config.root.redis.url)
     monkeypatch.setattr("nof0.cli.configure_logging", lambda *a, **k: None)  # keep the test's log setup
-    manifest = _config_with_prefix(tmp_path, clock_rt.keys.prefix)
+    manifest = config_with_prefix(tmp_path, clock_rt.keys.prefix)
     empty = tmp_path / "empty"
     empty.mkdir()
     await seed_snapshot(clock_rt)  # no positions: a fact endpoint differs

@@ -26,6 +26,8 @@ GOOD = [
     "INSERT INTO sim_balances (trader_id, asset, total, available, ts_ms) VALUES ('t', 'USD', 1, 1, 1)",
     "INSERT INTO ingest_dead_letters (source, reason, raw) VALUES ('stdin', 'bad', '{}')",
     "INSERT INTO job_runs (job) VALUES ('analytics')",
+    "INSERT INTO fill_books (model_id, last_ts_ms, last_tid, state) VALUES ('m', 1, 1, '{}')",
+    "INSERT INTO position_closes (position_id, exit_price, exit_ts_ms) VALUES ('p', 2, 2)",
 ]
 
 BAD = {
@@ -70,6 +72,12 @@ BAD = {
     "dead letter duplicate raw": "INSERT INTO ingest_dead_letters (source, reason, raw) VALUES ('x', 'y', '{}')",
     "dead letter without reason": "INSERT INTO ingest_dead_letters (source, raw) VALUES ('x', 'z')",
     "job bad status": "INSERT INTO job_runs (job, last_status) VALUES ('j', 'maybe')",
+    "trade bad origin": "INSERT INTO trades (id, model_id, symbol, side, origin) VALUES ('t3','m','BTC','long','guess')",
+    "position bad origin": "INSERT INTO positions (id, model_id, symbol, side, entry_price, quantity, entry_ts_ms, origin) VALUES ('p3','m','BTC','long',1,1,1,'guess')",
+    "fill book state array": "INSERT INTO fill_books (model_id, last_ts_ms, last_tid, state) VALUES ('m2', 1, 1, '[]')",
+    "duplicate fill book": "INSERT INTO fill_books (model_id, last_ts_ms, last_tid, state) VALUES ('m', 1, 1, '{}')",
+    "close zero price": "INSERT INTO position_closes (position_id, exit_price, exit_ts_ms) VALUES ('p2', 0, 2)",
+    "duplicate close": "INSERT INTO position_closes (position_id, exit_price, exit_ts_ms) VALUES ('p', 3, 3)",
 }
 
 

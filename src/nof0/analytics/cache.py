@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
-import msgspec
 from redis.asyncio import Redis
 
 from nof0.cache.keys import Keyspace
+from nof0.cache.write import encode, replace_list, set_json
 
 __all__ = [
     "encode",
@@ -25,23 +25,14 @@ __all__ = [
     "since_inception_point",
 ]
 
-_encoder = msgspec.json.Encoder()
-
-
-def encode(value: Any) -> bytes:
-    return _encoder.encode(value)
-
-
 async def publish_analytics(
     redis: Redis, keys: Keyspace, payloads: Mapping[str, Mapping[str, Any]], all_payload: Mapping[str, Any]
 ) -> None:
     """``nof0:analytics:{model_id}`` for each computed model and ``nof0:analytics:all``."""
     async with redis.pipeline(transaction=True) as pipe:
         for model_id, payload in payloads.items():
-            key = keys.analytics(model_id)
-            pipe.set(key.name, encode(payload), px=key.ttl_ms)
-        key = keys.analytics_all()
-        pipe.set(key.name, encode(all_payload), px=key.ttl_ms)
+            set_json(pipe, keys.analytics(model_id), payload)
+        set_json(pipe, keys.analytics_all(), all_payload)
         await pipe.execute()
 
 
@@ -56,11 +47,8 @@ async def publish_leaderboard(
         if scores:
             pipe.zadd(board.name, dict(scores))
             pipe.pexpire(board.name, board.ttl_ms)
-        pipe.set(cache.name, encode(body), px=cache.ttl_ms)
+        set_json(pipe, cache, body)
         await pipe.execute()
-
-
-_RPUSH_CHUNK = 10_000  # values per RPUSH inside the transaction: keeps each command a sane size
 
 
 def since_inception_point(ts_ms: int, equity_usd: float) -> bytes:
@@ -75,12 +63,7 @@ async def publish_since_inception(
     key is removed (Redis has no empty list)."""
     async with redis.pipeline(transaction=True) as pipe:
         for model_id, points in series.items():
-            key = keys.since_inception(model_id)
-            pipe.delete(key.name)
-            for i in range(0, len(points), _RPUSH_CHUNK):
-                pipe.rpush(key.name, *points[i : i + _RPUSH_CHUNK])
-            if points:
-                pipe.pexpire(key.name, key.ttl_ms)
+            replace_list(pipe, keys.since_inception(model_id), points)
         for model_id in absent:
             pipe.delete(keys.since_inception(model_id).name)
         await pipe.execute()

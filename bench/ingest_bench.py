@@ -1,0 +1,174 @@
+"""Ingest throughput: ticks/s and fills/s through the full pipeline, beside a raw binary COPY of the
+same rows into the same table, measured in the same run (the ratio is what to compare across machines).
+
+"Full pipeline" = JSON Lines decoded and validated, references checked, one transaction per batch
+(ticks: COPY to a staging table, insert with the natural-key check, latest-price upsert; fills: the
+fills ledger, the fill book's trades, positions and equity snapshots), then Redis after commit
+(latest prices and the crypto_prices map; positions hashes, recent trades, the trades stream).
+
+    python bench/ingest_bench.py                     # embedded PostgreSQL + Redis in a temporary folder
+    NOF0_POSTGRES_DSN=postgresql://postgres@127.0.0.1:5432/postgres \\
+    NOF0_REDIS_URL=redis://127.0.0.1:6379/0 python bench/ingest_bench.py   # the machine's servers
+
+With external servers the run uses a scratch database (created and dropped) and its own Redis key
+prefix (deleted afterwards); nothing else on the servers is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import psycopg
+import redis
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from nof0.config import load_config  # noqa: E402
+from nof0.db.dsn import with_database  # noqa: E402
+from nof0.db.migrate import migrate  # noqa: E402
+from nof0.ingest.service import IngestService  # noqa: E402
+from nof0.runtime import Servers, open_runtime, resolve_servers  # noqa: E402
+
+SYMBOLS = ["BTC", "ETH", "SOL", "BNB", "DOGE", "XRP"]
+MODELS = ["gpt-5", "claude-sonnet-4-5", "grok-4", "qwen3-max", "deepseek-chat-v3.1"]
+T0 = 1_761_400_000_000
+
+
+def tick_lines(n: int, rng: random.Random) -> tuple[list[bytes], list[tuple]]:
+    prices = {"BTC": 111000.0, "ETH": 3900.0, "SOL": 190.0, "BNB": 1100.0, "DOGE": 0.195, "XRP": 2.6}
+    lines, rows = [], []
+    for i in range(n):
+        s = SYMBOLS[i % 6]
+        prices[s] = round(prices[s] * (1 + rng.uniform(-0.001, 0.001)), 6)
+        ts = T0 + (i // 6) * 10
+        lines.append(json.dumps({"type": "price_tick", "symbol": s, "price": prices[s], "ts_ms": ts}).encode())
+        rows.append((s, prices[s], ts, "hyperliquid"))
+    return lines, rows
+
+
+def fill_lines(n: int, rng: random.Random) -> tuple[list[bytes], list[tuple]]:
+    marks = {"BTC": 111000.0, "ETH": 3900.0, "SOL": 190.0, "BNB": 1100.0, "DOGE": 0.195, "XRP": 2.6}
+    lines, rows = [], []
+    for i in range(n):
+        m, s = MODELS[i % 5], rng.choice(SYMBOLS)
+        marks[s] = round(marks[s] * (1 + rng.uniform(-0.002, 0.002)), 6)
+        size = rng.choice([0.5, 1.0, 2.0]) * (1 if marks[s] > 100 else 1000)
+        fill = {"type": "fill", "model_id": m, "symbol": s, "side": rng.choice(["buy", "sell"]), "price": marks[s],
+                "size": size, "fee_usd": round(marks[s] * size * 0.00045, 6), "ts_ms": T0 + i * 20,
+                "oid": 10_000_000 + i, "tid": 90_000_000 + i, "crossed": True}
+        lines.append(json.dumps(fill).encode())
+        rows.append((m, fill["tid"], fill["oid"], s, fill["side"], fill["price"], size, fill["fee_usd"], fill["ts_ms"]))
+    return lines, rows
+
+
+def raw_copy(dsn: str, table: str, columns: str, types: list[str], rows: list[tuple]) -> float:
+    """Seconds for one binary COPY of ``rows`` into an emptied ``table`` (the baseline)."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute(f"TRUNCATE {table}")
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        conn.execute(f"TRUNCATE {table}")
+        conn.commit()
+    return elapsed
+
+
+async def through_pipeline(config, servers: Servers, lines: list[bytes], registrations: list[bytes]) -> float:
+    async with open_runtime(config, servers) as rt:
+        service = IngestService(rt)
+        await service.ingest_lines(registrations, source="bench")
+        started = time.perf_counter()
+        report = await service.ingest_lines(lines, source="bench")
+        elapsed = time.perf_counter() - started
+    if report.rejected or report.accepted != len(lines):
+        raise SystemExit(f"bench input was not fully accepted: {report.summary()}")
+    return elapsed
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--ticks", type=int, default=200_000)
+    p.add_argument("--fills", type=int, default=20_000)
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args()
+
+    external = bool(os.environ.get("NOF0_POSTGRES_DSN")) and bool(os.environ.get("NOF0_REDIS_URL"))
+    tmp = Path(tempfile.mkdtemp(prefix="nof0b-", dir="/tmp"))
+    env = dict(os.environ)
+    if not external:
+        env.pop("NOF0_POSTGRES_DSN", None)
+        env.pop("NOF0_REDIS_URL", None)
+        env["NOF0_DATA_DIR"] = str(tmp)
+    config = load_config(REPO / "etc" / "nof0.yaml", env=env)
+    config.root.redis.prefix = f"bench{uuid.uuid4().hex[:8]}"
+    config.root.log.level = "warning"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        servers = resolve_servers(config)
+    scratch = None
+    admin_dsn = servers.postgres_dsn
+    try:
+        dsn = servers.postgres_dsn
+        if external:  # a scratch database: the bench truncates tables
+            scratch = f"nof0_bench_{uuid.uuid4().hex[:10]}"
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{scratch}"')
+            dsn = with_database(dsn, scratch)
+            servers = Servers(dsn, servers.redis_url)
+        migrate(dsn)
+        rng = random.Random(args.seed)
+        ticks, tick_rows = tick_lines(args.ticks, rng)
+        fills, fill_rows = fill_lines(args.fills, rng)
+        registrations = [json.dumps({"type": "model", "id": m}).encode() for m in MODELS]
+        registrations += [json.dumps({"type": "symbol", "symbol": s}).encode() for s in SYMBOLS]
+
+        copy_ticks = raw_copy(dsn, "price_ticks", "symbol, price, ts_ms, source", ["text", "float8", "int8", "text"],
+                              tick_rows)
+        pipe_ticks = asyncio.run(through_pipeline(config, servers, ticks, registrations))
+        copy_fills = raw_copy(dsn, "fills", "model_id, tid, oid, symbol, side, price, size, fee_usd, ts_ms",
+                              ["text", "int8", "int8", "text", "text", "float8", "float8", "float8", "int8"], fill_rows)
+        pipe_fills = asyncio.run(through_pipeline(config, servers, fills, registrations))
+
+        where = "machine servers" if external else "embedded servers"
+        print(f"nof0 ingest benchmark on {where}: {args.ticks} ticks, {args.fills} fills, "
+              f"batch {config.root.ingest.tick_batch_size}")
+        rows = [
+            ("raw binary COPY of the ticks into price_ticks", args.ticks / copy_ticks, "rows/s", None),
+            ("ticks through the full pipeline (JSON Lines)", args.ticks / pipe_ticks, "ticks/s", copy_ticks / pipe_ticks),
+            ("raw binary COPY of the fills into fills", args.fills / copy_fills, "rows/s", None),
+            ("fills through the full pipeline (JSON Lines)", args.fills / pipe_fills, "fills/s", copy_fills / pipe_fills),
+        ]
+        for label, rate, unit, ratio in rows:
+            print(f"  {label:<48} {rate:>12,.0f} {unit:<7}" + (f"  ratio to COPY {ratio:.3f}" if ratio else ""))
+        return 0
+    finally:
+        if scratch:
+            with psycopg.connect(admin_dsn, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        client = redis.Redis.from_url(servers.redis_url)
+        for key in client.scan_iter(match=f"{config.root.redis.prefix}:*", count=1000):
+            client.delete(key)
+        client.close()
+        servers.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,377 @@
+"""The ingest events of design 2.4: one typed record per event type, a tagged union on ``"type"``.
+
+The same records are used in process (the engine, the importer) and as JSON Lines
+(``nof0 ingest FILE``); ``docs/events.md`` shows a line of each. Field types carry the validation
+that msgspec can check while decoding (types, finite ranges, known sides and roles, sane timestamps,
+key-safe ids); :func:`check_event` adds the checks that span fields or free-form structures
+(``decision_cycle.decisions``, Hyperliquid's ``metaAndAssetCtxs``). Every failure names a field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal, Union
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+__all__ = [
+    "Event", "EVENT_TYPES", "EventError", "check_event",
+    "ModelEvent", "SymbolEvent", "PriceTick", "MarketMeta", "Fill", "Trade", "Position", "PositionClose",
+    "EquitySnapshot", "ConversationMessage", "DecisionCycle", "TraderState", "SimOrder", "SimBalance",
+    "UniverseEntry", "AssetCtx", "MIN_TS_MS", "MAX_TS_MS",
+]
+
+# Ids become Redis key parts (nof0.cache.keys): the same character set and length.
+SAFE_ID = r"^[A-Za-z0-9._@/-]{1,64}$"
+# Timestamps between 2000-01-01 and 2100-01-01: catches seconds-for-milliseconds mix-ups both ways.
+MIN_TS_MS, MAX_TS_MS = 946_684_800_000, 4_102_444_800_000
+_LIMIT = 1e15  # "finite": no price, size or dollar amount of this platform comes near it
+
+SafeId = Annotated[str, Meta(pattern=SAFE_ID)]
+TsMs = Annotated[int, Meta(ge=MIN_TS_MS, le=MAX_TS_MS)]
+TsS = Annotated[float, Meta(ge=MIN_TS_MS / 1000, le=MAX_TS_MS / 1000)]
+Price = Annotated[float, Meta(gt=0, le=_LIMIT)]
+Size = Annotated[float, Meta(gt=0, le=_LIMIT)]
+NonNegative = Annotated[float, Meta(ge=0, le=_LIMIT)]
+Money = Annotated[float, Meta(ge=-_LIMIT, le=_LIMIT)]
+Confidence = Annotated[float, Meta(ge=0, le=1)]
+Leverage = Annotated[float, Meta(gt=0, le=1000)]
+Oid = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+AwareTime = Annotated[datetime, Meta(tz=True)]
+Text = Annotated[str, Meta(max_length=1_000_000)]
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+JsonObject = dict[str, Any]
+
+
+class EventError(ValueError):
+    """An invalid event: which field, what value, why."""
+
+    def __init__(self, field: str | None, value: Any, reason: str) -> None:
+        self.field, self.value, self.reason = field, value, reason
+        super().__init__(f"{field}={value!r}: {reason}" if field else reason)
+
+
+class _Event(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+# --------------------------------------------------------------------------- registration
+
+
+class ModelEvent(_Event, tag="model"):
+    """Register or update a model (trader) and its account. Absent optional fields keep stored values
+    (a new model without ``display_name`` is named by its id)."""
+
+    id: SafeId
+    display_name: Name | None = None
+    starting_capital_usd: Price | None = None
+    inception_ts: TsS | None = None  # seconds, microsecond precision (accounts.inception_at)
+    inception_id: uuid.UUID | None = None  # accounts.inception_id (nof1's since-inception record id)
+    trader_config: JsonObject | None = None
+
+
+class SymbolEvent(_Event, tag="symbol"):
+    symbol: SafeId
+    quote_currency: Annotated[str, Meta(pattern=r"^[A-Z0-9]{1,16}$")] | None = None
+
+
+# --------------------------------------------------------------------------- prices & market
+
+
+class PriceTick(_Event, tag="price_tick"):
+    symbol: SafeId
+    price: Price
+    ts_ms: TsMs
+    source: SafeId = "hyperliquid"
+
+
+NumStr = Annotated[str, Meta(pattern=r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$")]
+
+
+class UniverseEntry(msgspec.Struct, kw_only=True):
+    """Hyperliquid ``meta.universe[i]`` (unknown venue fields are ignored)."""
+
+    name: SafeId
+    szDecimals: Annotated[int, Meta(ge=0, le=30)]
+    maxLeverage: Leverage
+    onlyIsolated: bool | None = None
+    marginTableId: int | None = None
+    isDelisted: bool | None = None
+
+
+class AssetCtx(msgspec.Struct, kw_only=True):
+    """Hyperliquid ``assetCtxs[i]``: numbers as strings, as the venue sends them."""
+
+    funding: NumStr
+    openInterest: NumStr
+    prevDayPx: NumStr
+    dayNtlVlm: NumStr
+    premium: NumStr | None = None
+    oraclePx: NumStr
+    markPx: NumStr
+    midPx: NumStr | None = None
+    impactPxs: list[NumStr] | None = None
+    dayBaseVlm: NumStr | None = None
+
+
+class UniverseMeta(msgspec.Struct, kw_only=True):
+    universe: list[UniverseEntry]
+
+
+class MarketMeta(_Event, tag="market_meta"):
+    """Hyperliquid's ``metaAndAssetCtxs`` response as it comes: ``[{"universe": [...]}, [ctx, ...]]``."""
+
+    provider: SafeId
+    ts_ms: TsMs
+    meta_and_asset_ctxs: tuple[UniverseMeta, list[AssetCtx]]
+
+
+# --------------------------------------------------------------------------- trading
+
+
+class Fill(_Event, tag="fill"):
+    """One execution; it opens, extends, reduces, closes or flips the model's position."""
+
+    model_id: SafeId
+    symbol: SafeId
+    side: Literal["buy", "sell"]
+    price: Price
+    size: Size
+    fee_usd: Money
+    ts_ms: TsMs
+    oid: Oid
+    tid: Oid
+    crossed: bool | None = None
+    leverage: Leverage | None = None
+    confidence: Confidence | None = None
+    exit_plan: JsonObject | None = None
+    liquidation: JsonObject | None = None
+
+
+class Trade(_Event, tag="trade"):
+    """A closed round trip in nof1's trade shape (times in seconds). Upserted by ``id``.
+
+    ``entry_human_time``/``exit_human_time`` are accepted and ignored: they are derived from the times.
+    """
+
+    id: SafeId
+    model_id: SafeId
+    symbol: SafeId
+    side: Literal["long", "short"]
+    quantity: Money  # signed like nof1: negative for shorts
+    entry_price: Price
+    exit_price: Price
+    entry_time: TsS
+    exit_time: TsS
+    trade_id: Annotated[str, Meta(max_length=256)] | None = None
+    trade_type: Annotated[str, Meta(max_length=32)] | None = None
+    leverage: Annotated[float, Meta(ge=0, le=1000)] | None = None
+    confidence: Confidence | None = None
+    entry_human_time: str | None = None
+    exit_human_time: str | None = None
+    entry_sz: NonNegative | None = None
+    exit_sz: NonNegative | None = None
+    entry_tid: Oid | None = None
+    exit_tid: Oid | None = None
+    entry_oid: Oid | None = None
+    exit_oid: Oid | None = None
+    entry_crossed: bool | None = None
+    exit_crossed: bool | None = None
+    entry_liquidation: JsonObject | None = None
+    exit_liquidation: JsonObject | None = None
+    entry_commission_dollars: Money | None = None
+    exit_commission_dollars: Money | None = None
+    entry_closed_pnl: Money | None = None
+    exit_closed_pnl: Money | None = None
+    exit_plan: JsonObject | None = None
+    realized_gross_pnl: Money | None = None
+    realized_net_pnl: Money | None = None
+    total_commission_dollars: Money | None = None
+
+
+class Position(_Event, tag="position"):
+    """Open or adjust a position (``quantity`` is the size; ``side`` gives the direction)."""
+
+    id: SafeId
+    model_id: SafeId
+    symbol: SafeId
+    side: Literal["long", "short"]
+    entry_price: Price
+    quantity: Size
+    entry_ts_ms: TsMs
+    leverage: Leverage | None = None
+    confidence: Confidence | None = None
+    commission: Money | None = None
+    exit_plan: JsonObject | None = None
+    metadata: JsonObject | None = None
+    entry_oid: Oid | None = None
+
+
+class PositionClose(_Event, tag="position_close"):
+    id: SafeId
+    exit_price: Price
+    exit_ts_ms: TsMs
+    exit_oid: Oid | None = None
+    commission: Money | None = None  # the exit fee, when the venue reports it
+
+
+class EquitySnapshot(_Event, tag="equity_snapshot"):
+    model_id: SafeId
+    ts_ms: TsMs
+    equity_usd: Money
+    realized_pnl: Money = 0.0
+    unrealized_pnl: Money = 0.0
+
+
+# --------------------------------------------------------------------------- conversations & journal
+
+
+class ConversationMessage(_Event, tag="conversation_message"):
+    model_id: SafeId
+    role: Literal["system", "user", "assistant"]
+    content: Text
+    ts_ms: TsMs
+    metadata: JsonObject | None = None
+
+
+class DecisionCycle(_Event, tag="decision_cycle"):
+    """One executor cycle. ``decisions``: objects with ``signal`` (long, short, close, hold), optional
+    ``symbol``, ``confidence`` (0..1) and ``leverage`` (> 0); other keys are kept verbatim."""
+
+    model_id: SafeId
+    cycle_number: Annotated[int, Meta(ge=0, le=2**31 - 1)]
+    decisions: list[JsonObject]
+    success: bool
+    executed_at: AwareTime
+    prompt_digest: Annotated[str, Meta(max_length=512)] | None = None
+    cot_trace: Text | None = None
+    error_message: Text | None = None
+
+
+# --------------------------------------------------------------------------- traders & simulator
+
+
+class TraderState(_Event, tag="trader_state"):
+    """The columns of design 2.2 ``trader_state``. Absent fields keep stored values; ``null`` clears."""
+
+    trader_id: SafeId
+    exchange_provider: SafeId
+    market_provider: SafeId
+    allocation_pct: Annotated[float, Meta(ge=0, le=100)] | None | UnsetType = UNSET
+    cooldown: JsonObject | UnsetType = UNSET
+    risk_guards: JsonObject | UnsetType = UNSET
+    last_decision_at: AwareTime | None | UnsetType = UNSET
+    pause_until: AwareTime | None | UnsetType = UNSET
+
+
+class SimOrder(_Event, tag="sim_order"):
+    trader_id: SafeId
+    oid: Oid
+    symbol: SafeId
+    side: Literal["buy", "sell"]
+    size: Size
+    status: Literal["open", "filled", "canceled", "rejected"]
+    ts_ms: TsMs
+    order_type: Literal["limit", "market", "stop", "take_profit"] = "limit"
+    price: Price | None = None
+    filled_size: NonNegative = 0.0
+    reduce_only: bool = False
+
+
+class SimBalance(_Event, tag="sim_balance"):
+    trader_id: SafeId
+    asset: SafeId
+    total: Money
+    available: Money
+    ts_ms: TsMs
+
+
+Event = Union[
+    ModelEvent, SymbolEvent, PriceTick, MarketMeta, Fill, Trade, Position, PositionClose, EquitySnapshot,
+    ConversationMessage, DecisionCycle, TraderState, SimOrder, SimBalance,
+]
+EVENT_TYPES: dict[str, type] = {cls.__struct_config__.tag: cls for cls in Event.__args__}  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- checks msgspec cannot express
+
+_SIGNALS = ("long", "short", "close", "hold")
+_SYMBOL = re.compile(SAFE_ID)
+
+
+def _finite_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_decisions(decisions: list[JsonObject]) -> None:
+    for i, d in enumerate(decisions):
+        where = f"decisions[{i}]"
+        signal = d.get("signal")
+        if signal not in _SIGNALS:
+            raise EventError(f"{where}.signal", signal, f"must be one of {', '.join(_SIGNALS)}")
+        if "symbol" in d and d["symbol"] is not None and not (isinstance(d["symbol"], str) and _SYMBOL.match(d["symbol"])):
+            raise EventError(f"{where}.symbol", d["symbol"], "must be a symbol (letters, digits and . _ - @ /)")
+        c = d.get("confidence")
+        if c is not None and not (_finite_number(c) and 0 <= c <= 1):
+            raise EventError(f"{where}.confidence", c, "must be a number from 0 to 1")
+        lev = d.get("leverage")
+        if lev is not None and not (_finite_number(lev) and lev > 0):
+            raise EventError(f"{where}.leverage", lev, "must be a number > 0")
+
+
+def _check_market_meta(ev: MarketMeta) -> None:
+    meta, ctxs = ev.meta_and_asset_ctxs
+    if len(meta.universe) != len(ctxs):
+        raise EventError(
+            "meta_and_asset_ctxs[1]", f"{len(ctxs)} contexts",
+            f"must hold one asset context per universe entry ({len(meta.universe)})",
+        )
+    seen: set[str] = set()
+    for i, entry in enumerate(meta.universe):
+        if entry.name in seen:
+            raise EventError(f"meta_and_asset_ctxs[0].universe[{i}].name", entry.name, "duplicate asset name")
+        seen.add(entry.name)
+    for i, ctx in enumerate(ctxs):
+        for name in ("funding", "openInterest", "prevDayPx", "dayNtlVlm", "premium", "oraclePx", "markPx",
+                     "midPx", "dayBaseVlm"):
+            raw = getattr(ctx, name)
+            if raw is not None and not math.isfinite(float(raw)):
+                raise EventError(f"meta_and_asset_ctxs[1][{i}].{name}", raw, "must be a finite number")
+
+
+def _check_free_form(ev: Any) -> None:
+    # free-form objects end up in JSONB; JSON has no NaN or infinity (in-process producers could pass them)
+    for name in ("exit_plan", "metadata", "liquidation", "entry_liquidation", "exit_liquidation", "trader_config",
+                 "cooldown", "risk_guards"):
+        value = getattr(ev, name, None)
+        if isinstance(value, dict) and not _all_finite(value):
+            raise EventError(name, value, "numbers must be finite (JSON has no NaN or Infinity)")
+
+
+def _all_finite(node: Any) -> bool:
+    if isinstance(node, float):
+        return math.isfinite(node)
+    if isinstance(node, dict):
+        return all(_all_finite(v) for v in node.values())
+    if isinstance(node, list):
+        return all(_all_finite(v) for v in node)
+    return True
+
+
+def check_event(ev: Any) -> None:
+    """Cross-field checks after type validation; raises :class:`EventError` naming the field."""
+    if isinstance(ev, Trade) and ev.exit_time < ev.entry_time:
+        raise EventError("exit_time", ev.exit_time, f"is before entry_time {ev.entry_time}")
+    elif isinstance(ev, DecisionCycle):
+        _check_decisions(ev.decisions)
+        if not _all_finite(ev.decisions):
+            raise EventError("decisions", ev.decisions, "numbers must be finite (JSON has no NaN or Infinity)")
+    elif isinstance(ev, MarketMeta):
+        _check_market_meta(ev)
+    elif isinstance(ev, SimOrder) and ev.filled_size > ev.size:
+        raise EventError("filled_size", ev.filled_size, f"is larger than size {ev.size}")
+    _check_free_form(ev)

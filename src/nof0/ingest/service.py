@@ -1,0 +1,262 @@
+"""The ingestion service (design 2.4, 4.1, 4.2): the one entry point for everything that produces
+data: the engine, the importer and ``nof0 ingest``.
+
+Events are validated at the edge (``decode``), checked for references (``references``) and written
+in batches: each batch is one Postgres transaction holding every write of its events, the stages
+running in a fixed order (registrations first, then prices, market metadata, positions, fills,
+trades, equity, conversations, trader state, simulator). After commit the stages' publishers write
+Redis, best effort (an error is logged and counted, never raised), then ``on_committed`` callbacks
+learn which event types changed the store.
+
+Rejected events never stop a batch: they are recorded in ``ingest_dead_letters`` in the same
+transaction and reported. A database error caused by one event (a constraint no validator
+anticipated) makes the batch retry one event per transaction, so that event alone is rejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+
+from nof0.conversations.pipeline import stage_decision_cycles, stage_messages
+from nof0.ingest.decode import Rejected, Rejection, decode_line, encode_event, validate_event
+from nof0.ingest.references import References
+from nof0.ingest.report import IngestReport
+from nof0.ingest.repository import insert_dead_letters
+from nof0.ingest.stage import Publisher, Staged
+from nof0.market.pipeline import stage_market_meta, stage_symbols
+from nof0.obs.logging import get_logger
+from nof0.prices.pipeline import stage_ticks
+from nof0.runtime import Runtime
+from nof0.sim.pipeline import stage_sim_balances, stage_sim_orders
+from nof0.trades.pipeline import (
+    stage_equity_snapshots, stage_fills, stage_position_closes, stage_positions, stage_trades,
+)
+from nof0.traders.pipeline import stage_models, stage_trader_states
+
+__all__ = ["IngestService", "IngestReport", "STAGES"]
+
+log = get_logger("nof0.ingest")
+
+Stage = Callable[[Runtime, AsyncConnection, list[Any]], Awaitable[Staged]]
+
+# The order in which one batch's events are written (registrations first: later stages rely on them).
+STAGES: tuple[tuple[str, Stage], ...] = (
+    ("model", stage_models),
+    ("symbol", stage_symbols),
+    ("market_meta", stage_market_meta),
+    ("price_tick", stage_ticks),
+    ("position", stage_positions),
+    ("position_close", stage_position_closes),
+    ("fill", stage_fills),
+    ("trade", stage_trades),
+    ("equity_snapshot", stage_equity_snapshots),
+    ("conversation_message", stage_messages),
+    ("decision_cycle", stage_decision_cycles),
+    ("trader_state", stage_trader_states),
+    ("sim_order", stage_sim_orders),
+    ("sim_balance", stage_sim_balances),
+)
+
+# Errors an event's data can cause in Postgres (as opposed to a lost connection): isolate the event.
+_DATA_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
+
+Item = tuple[int | None, Any, str | None]  # (line, validated event, raw text when it came as text)
+
+
+class IngestService:
+    """``await IngestService(rt).ingest(events)`` or ``.ingest_lines(lines, source=...)``."""
+
+    def __init__(self, rt: Runtime, *, batch_size: int | None = None, linger_s: float = 0.2) -> None:
+        self.rt = rt
+        self.batch_size = batch_size or rt.config.root.ingest.tick_batch_size
+        self.linger_s = linger_s  # a live stream flushes a partial batch after this much silence
+        self.on_committed: list[Callable[[set[str]], Awaitable[None]]] = []
+        self._references = References(rt.config)
+
+    # ------------------------------------------------------------------ entry points
+    async def ingest(self, events: Iterable[Any], *, source: str = "api") -> IngestReport:
+        """In-process events (typed records); each is validated like a decoded line."""
+
+        def items() -> Iterator[Item | Rejection]:
+            for n, ev in enumerate(events, 1):
+                try:
+                    yield (n, validate_event(ev, n), None)
+                except Rejected as exc:
+                    yield exc.rejection
+
+        return await self._run(_chunks(items(), self.batch_size), source)
+
+    async def ingest_lines(
+        self, lines: Iterable[str | bytes] | AsyncIterable[str | bytes], *, source: str, start_line: int = 1
+    ) -> IngestReport:
+        """JSON Lines (blank lines skipped). An async iterable is a live stream: batches flush when full
+        or after ``linger_s`` without a new line."""
+        if isinstance(lines, AsyncIterable):
+            numbered = _anumbered(lines, start_line)
+            return await self._run(_achunks(numbered, self.batch_size, self.linger_s, _decode), source)
+        decoded = (_decode(pair) for pair in enumerate(lines, start_line))
+        return await self._run(_chunks((d for d in decoded if d is not None), self.batch_size), source)
+
+    # ------------------------------------------------------------------ batches
+    async def _run(self, batches: Iterable[list[Any]] | AsyncIterator[list[Any]], source: str) -> IngestReport:
+        report = IngestReport()
+        if isinstance(batches, AsyncIterator):
+            async for batch in batches:
+                await self._commit(batch, source, report)
+        else:
+            for batch in batches:
+                await self._commit(batch, source, report)
+        return report
+
+    async def _commit(self, batch: list[Item | Rejection], source: str, report: IngestReport) -> None:
+        items = [b for b in batch if not isinstance(b, Rejection)]
+        rejected = [b for b in batch if isinstance(b, Rejection)]
+        started = time.perf_counter()
+        try:
+            outcome = await self._write(items, rejected, source)
+        except _DATA_ERRORS as exc:
+            if not items:
+                raise
+            if len(items) == 1:
+                line, ev, raw = items[0]
+                why = exc.diag.message_primary or str(exc)
+                rejected.append(Rejection(line, ev.__struct_config__.tag, None, None, f"refused by the database: {why}",
+                                          raw if raw is not None else encode_event(ev).decode()))
+                await self._commit(rejected, source, report)
+                return
+            log.warning("batch refused by the database; retrying one event per transaction", error=str(exc))
+            await self._commit(rejected, source, report)
+            for item in items:
+                await self._commit([item], source, report)
+            return
+        counts, more_rejected = outcome
+        self.rt.metrics.pg_write_seconds.labels("ingest").observe(time.perf_counter() - started)
+        for rejection in rejected + more_rejected:
+            report.reject(rejection)
+            self.rt.metrics.ingest_events.labels(rejection.event_type or "unknown", "rejected").inc()
+        changed_types = set()
+        for tag, (changed, duplicates) in counts.items():
+            report.count(tag, "accepted", changed)
+            report.count(tag, "duplicates", duplicates)
+            self.rt.metrics.ingest_events.labels(tag, "accepted").inc(changed)
+            self.rt.metrics.ingest_events.labels(tag, "duplicates").inc(duplicates)
+            if changed:
+                changed_types.add(tag)
+        if changed_types:
+            await self._notify(changed_types)
+
+    async def _write(self, items: list[Item], rejected: list[Rejection], source: str
+                     ) -> tuple[dict[str, tuple[int, int]], list[Rejection]]:
+        """One transaction for the batch, then its Redis publishers; returns the counts per event type
+        (changed, duplicates) and the events rejected for unknown references."""
+        counts: dict[str, tuple[int, int]] = {}
+        publishers: dict[Publisher, list[Any]] = {}
+        async with self.rt.pool.connection() as conn:
+            async with conn.transaction():
+                ok, unresolved, registered = await self._references.check(conn, items) if items else ([], [], {})
+                await insert_dead_letters(conn, source, rejected + unresolved)
+                groups: dict[str, list[Any]] = {}
+                for _, ev, _ in ok:
+                    groups.setdefault(ev.__struct_config__.tag, []).append(ev)
+                for tag, stage in STAGES:
+                    if tag in groups:
+                        staged = await stage(self.rt, conn, groups[tag])
+                        counts[tag] = (staged.changed, staged.duplicates)
+                        for publisher, values in staged.publish.items():
+                            publishers.setdefault(publisher, []).extend(values)
+            self._references.remember(registered)
+            await self._publish(conn, publishers)
+        return counts, unresolved
+
+    async def _publish(self, conn: AsyncConnection, publishers: dict[Publisher, list[Any]]) -> None:
+        """Redis after commit, best effort: the truth is already safe in Postgres."""
+        for publisher, values in publishers.items():
+            try:
+                await publisher(self.rt, conn, values)
+            except Exception as exc:  # noqa: BLE001 - a cache write must never fail ingestion
+                pipeline = publisher.__module__.split(".")[1]
+                self.rt.metrics.redis_write_errors.labels(pipeline).inc()
+                log.warning("redis publish failed after commit", pipeline=pipeline, publisher=publisher.__name__,
+                            error=repr(exc))
+
+    async def _notify(self, changed_types: set[str]) -> None:
+        for callback in list(self.on_committed):
+            try:
+                await callback(set(changed_types))
+            except Exception as exc:  # noqa: BLE001 - a listener must not fail ingestion
+                log.warning("on_committed callback failed", callback=getattr(callback, "__name__", repr(callback)),
+                            error=repr(exc))
+
+
+# ---------------------------------------------------------------------- line helpers
+
+
+def _decode(pair: tuple[int, str | bytes]) -> Item | Rejection | None:
+    line_no, raw = pair
+    if isinstance(raw, str):
+        if not raw.strip():
+            return None
+        text = raw.rstrip("\r\n")
+    else:
+        if not raw.strip():
+            return None
+        try:
+            text = raw.rstrip(b"\r\n").decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Rejection(line_no, None, None, None, f"not UTF-8: {exc}", raw.decode("utf-8", "replace"))
+    try:
+        return (line_no, decode_line(text, line_no), text)
+    except Rejected as exc:
+        return exc.rejection
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
+
+
+async def _anumbered(lines: AsyncIterable[str | bytes], start: int) -> AsyncIterator[tuple[int, str | bytes]]:
+    n = start
+    async for line in lines:
+        yield n, line
+        n += 1
+
+
+async def _achunks(pairs: AsyncIterator[tuple[int, str | bytes]], size: int, linger_s: float,
+                   decode: Callable[[tuple[int, str | bytes]], Any]) -> AsyncIterator[list[Any]]:
+    """Batches of a live stream: full ones at once, a partial one after ``linger_s`` of silence."""
+    batch: list[Any] = []
+    pending: asyncio.Future[Any] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(pairs.__anext__())
+            done, _ = await asyncio.wait({pending}, timeout=linger_s if batch else None)
+            if not done:
+                yield batch
+                batch = []
+                continue
+            try:
+                pair = pending.result()
+            except StopAsyncIteration:
+                pending = None
+                break
+            pending = None
+            if (item := decode(pair)) is not None:
+                batch.append(item)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+    finally:
+        if pending is not None:
+            pending.cancel()

@@ -1,0 +1,23 @@
+"""The price pipeline of design 2.4 "Prices": a batch of ticks is stored in one COPY (step 2), the
+latest price moves once per batch (step 3), and Redis learns each symbol's latest price and the
+``crypto_prices`` map once per batch, after commit (step 5). Step 4 (``market_asset_ctx``) belongs to
+``market_meta`` events; the view refresh (step 6) to the scheduler (``IngestService.on_committed``).
+"""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+
+from nof0.ingest.events import PriceTick
+from nof0.ingest.stage import Staged
+from nof0.prices import repository as repo
+from nof0.prices.cache import publish_prices
+from nof0.runtime import Runtime
+
+__all__ = ["stage_ticks"]
+
+
+async def stage_ticks(rt: Runtime, conn: AsyncConnection, ticks: list[PriceTick]) -> Staged:
+    stored, _moved = await repo.insert_ticks(conn, ((t.symbol, t.price, t.ts_ms, t.source) for t in ticks))
+    symbols = sorted({t.symbol for t in ticks})
+    return Staged(changed=stored, duplicates=len(ticks) - stored).then(publish_prices, *symbols)

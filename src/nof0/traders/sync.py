@@ -1,0 +1,43 @@
+"""``nof0 traders sync``: the traders of ``etc/manager.yaml`` become ``models`` rows (display name,
+``trader_config``, starting capital) and ``trader_state`` rows (providers, allocation, cooldown, risk
+guards), through the ingestion service like any other producer (design 2.1: trader ids are models).
+
+Provider references are checked twice: when the configuration loads (``config.py``) and by ingest
+(a ``trader_state`` naming an unknown provider is rejected with the trader and the provider named).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from nof0.config import Config
+from nof0.ingest.events import ModelEvent, TraderState
+from nof0.ingest.report import IngestReport
+from nof0.ingest.service import IngestService
+from nof0.runtime import Runtime
+
+__all__ = ["trader_events", "sync_traders"]
+
+
+def _plain(obj: Any) -> Any:
+    # configuration durations are floats (seconds) of a subclass msgspec does not encode by itself
+    return msgspec.to_builtins(obj, enc_hook=lambda value: float(value) if isinstance(value, float) else value)
+
+
+def trader_events(config: Config) -> list[Any]:
+    events: list[Any] = []
+    for trader in config.manager.traders:
+        events.append(ModelEvent(id=trader.id, display_name=trader.name,
+                                 starting_capital_usd=trader.starting_capital_usd,
+                                 trader_config=_plain(trader)))
+    for trader in config.manager.traders:
+        events.append(TraderState(trader_id=trader.id, exchange_provider=trader.exchange_provider,
+                                  market_provider=trader.market_provider, allocation_pct=trader.allocation_pct,
+                                  cooldown=dict(trader.cooldown), risk_guards=_plain(trader.risk_params)))
+    return events
+
+
+async def sync_traders(rt: Runtime) -> IngestReport:
+    return await IngestService(rt).ingest(trader_events(rt.config), source="traders-sync")

@@ -1,0 +1,234 @@
+"""SQL of the trading facts: ``fills``, ``fill_books``, ``trades``, ``positions``,
+``position_closes`` and ``account_equity_snapshots`` (design 2.2, 2.4 "Trades" and "Positions").
+Never commits: the trade pipeline writes all of one batch in one transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from psycopg import AsyncConnection
+
+from nof0.db.arrays import jsonb, unnest_params, upsert_sql
+
+__all__ = [
+    "lock_models", "insert_fills", "list_fills", "get_fill_books", "upsert_fill_books",
+    "upsert_trades", "delete_trades_except", "upsert_positions", "delete_positions_except",
+    "upsert_fill_snapshots", "upsert_event_snapshots", "insert_position_closes", "close_positions",
+    "list_open_positions", "list_recent_trades", "TRADE_TYPES", "POSITION_TYPES",
+]
+
+TRADE_TYPES: dict[str, str] = {
+    "id": "text", "trade_id": "text", "model_id": "text", "symbol": "text", "side": "text", "trade_type": "text",
+    "quantity": "float8", "leverage": "float8", "confidence": "float8", "entry_price": "float8",
+    "entry_ts_ms": "bigint", "exit_price": "float8", "exit_ts_ms": "bigint", "realized_gross_pnl": "float8",
+    "realized_net_pnl": "float8", "total_commission_dollars": "float8", "entry_oid": "bigint", "exit_oid": "bigint",
+    "entry_sz": "float8", "exit_sz": "float8", "entry_tid": "bigint", "exit_tid": "bigint", "entry_crossed": "bool",
+    "exit_crossed": "bool", "entry_liquidation": "jsonb", "exit_liquidation": "jsonb",
+    "entry_commission_dollars": "float8", "exit_commission_dollars": "float8", "entry_closed_pnl": "float8",
+    "exit_closed_pnl": "float8", "exit_plan": "jsonb", "origin": "text",
+}
+POSITION_TYPES: dict[str, str] = {
+    "id": "text", "model_id": "text", "symbol": "text", "side": "text", "entry_price": "float8",
+    "quantity": "float8", "leverage": "float8", "confidence": "float8", "entry_ts_ms": "bigint",
+    "commission": "float8", "status": "text", "exit_ts_ms": "bigint", "exit_price": "float8", "metadata": "jsonb",
+    "entry_oid": "bigint", "exit_plan": "jsonb", "origin": "text",
+}
+FILL_TYPES: dict[str, str] = {
+    "model_id": "text", "tid": "bigint", "oid": "bigint", "symbol": "text", "side": "text", "price": "float8",
+    "size": "float8", "fee_usd": "float8", "ts_ms": "bigint", "crossed": "bool", "leverage": "float8",
+    "confidence": "float8", "exit_plan": "jsonb", "liquidation": "jsonb",
+}
+
+# A trade keeps its origin: fills never rewrite an event's trade and the other way round.
+_UPSERT_TRADES = upsert_sql("trades", TRADE_TYPES, "id", guard="t.origin = EXCLUDED.origin",
+                            returning="t.id, (t.xmax = 0) AS inserted")
+# Event positions: a closed position stays closed (a late "open or adjust" cannot reopen it).
+_UPSERT_EVENT_POSITIONS = upsert_sql("positions", POSITION_TYPES, "id", stamp="updated_at",
+                                     guard="t.origin = 'event' AND t.status = 'open'", returning="t.id, t.model_id")
+_UPSERT_FILL_POSITIONS = upsert_sql("positions", POSITION_TYPES, "id", stamp="updated_at",
+                                    guard="t.origin = 'fills'", returning="t.id, t.model_id")
+
+
+async def lock_models(conn: AsyncConnection, model_ids: Sequence[str]) -> None:
+    """Serialise fill books per model across processes (transaction-scoped, taken in a fixed order)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('nof0.fills:' || m, 0))"
+        " FROM (SELECT unnest(%b::text[]) AS m ORDER BY 1) AS s",
+        (sorted(set(model_ids)),),
+    )
+
+
+async def insert_fills(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
+    """Store fills (natural key model_id, tid); returns the (model_id, tid) of those that were new."""
+    cols = ", ".join(FILL_TYPES)
+    arrays = ", ".join(f"%b::{t}[]" for t in FILL_TYPES.values())
+    cur = await conn.execute(
+        f"INSERT INTO fills ({cols}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING RETURNING model_id, tid",
+        unnest_params(rows, FILL_TYPES),
+    )
+    return [(r["model_id"], r["tid"]) for r in await cur.fetchall()]
+
+
+async def list_fills(conn: AsyncConnection, model_id: str) -> list[dict[str, Any]]:
+    """A model's whole fill ledger in book order (ts_ms, tid)."""
+    cur = await conn.execute(
+        f"SELECT {', '.join(FILL_TYPES)} FROM fills WHERE model_id = %s ORDER BY ts_ms, tid", (model_id,)
+    )
+    return await cur.fetchall()
+
+
+async def get_fill_books(conn: AsyncConnection, model_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT model_id, state FROM fill_books WHERE model_id = ANY(%b::text[])", (list(model_ids),)
+    )
+    return {r["model_id"]: r["state"] for r in await cur.fetchall()}
+
+
+async def upsert_fill_books(conn: AsyncConnection, books: Sequence[tuple[str, int, int, dict[str, Any]]]) -> None:
+    """(model_id, last_ts_ms, last_tid, state) per model."""
+    await conn.execute(
+        """
+        INSERT INTO fill_books AS b (model_id, last_ts_ms, last_tid, state)
+        SELECT * FROM unnest(%b::text[], %b::bigint[], %b::bigint[], %b::jsonb[])
+        ON CONFLICT (model_id) DO UPDATE
+           SET last_ts_ms = EXCLUDED.last_ts_ms, last_tid = EXCLUDED.last_tid, state = EXCLUDED.state,
+               updated_at = now()
+         WHERE (b.last_ts_ms, b.last_tid, b.state) IS DISTINCT FROM (EXCLUDED.last_ts_ms, EXCLUDED.last_tid, EXCLUDED.state)
+        """,
+        ([b[0] for b in books], [b[1] for b in books], [b[2] for b in books], [jsonb(b[3]) for b in books]),
+    )
+
+
+async def upsert_trades(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """Insert or update trades by id; returns (id, inserted) for the rows that changed."""
+    if not rows:
+        return []
+    cur = await conn.execute(_UPSERT_TRADES, unnest_params(rows, TRADE_TYPES))
+    return [(r["id"], r["inserted"]) for r in await cur.fetchall()]
+
+
+async def delete_trades_except(conn: AsyncConnection, model_id: str, origin: str, keep: Sequence[str]) -> list[dict[str, Any]]:
+    """Remove a model's trades of ``origin`` that a rebuild no longer produces; returns them."""
+    cur = await conn.execute(
+        """
+        DELETE FROM trades WHERE model_id = %s AND origin = %s AND NOT (id = ANY(%b::text[]))
+        RETURNING id, model_id, symbol, side, realized_net_pnl, exit_ts_ms
+        """,
+        (model_id, origin, list(keep)),
+    )
+    return await cur.fetchall()
+
+
+async def upsert_positions(conn: AsyncConnection, rows: Sequence[dict[str, Any]], origin: str) -> dict[str, str]:
+    """Write positions of one origin; returns {position id: model id} of the rows that changed."""
+    if not rows:
+        return {}
+    sql = _UPSERT_FILL_POSITIONS if origin == "fills" else _UPSERT_EVENT_POSITIONS
+    cur = await conn.execute(sql, unnest_params(rows, POSITION_TYPES))
+    return {r["id"]: r["model_id"] for r in await cur.fetchall()}
+
+
+async def delete_positions_except(conn: AsyncConnection, model_id: str, keep: Sequence[str]) -> int:
+    cur = await conn.execute(
+        "DELETE FROM positions WHERE model_id = %s AND origin = 'fills' AND NOT (id = ANY(%b::text[]))",
+        (model_id, list(keep)),
+    )
+    return cur.rowcount
+
+
+async def upsert_fill_snapshots(conn: AsyncConnection, model_id: str, snapshots: dict[int, tuple[float, float, float]]) -> int:
+    """The equity a model's fills imply at each fill millisecond (these timestamps belong to the fills)."""
+    if not snapshots:
+        return 0
+    ts = sorted(snapshots)
+    cur = await conn.execute(
+        """
+        INSERT INTO account_equity_snapshots AS s (model_id, ts_ms, equity_usd, realized_pnl, unrealized_pnl)
+        SELECT %s, * FROM unnest(%b::bigint[], %b::float8[], %b::float8[], %b::float8[])
+        ON CONFLICT (model_id, ts_ms) DO UPDATE
+           SET equity_usd = EXCLUDED.equity_usd, realized_pnl = EXCLUDED.realized_pnl,
+               unrealized_pnl = EXCLUDED.unrealized_pnl
+         WHERE (s.equity_usd, s.realized_pnl, s.unrealized_pnl)
+               IS DISTINCT FROM (EXCLUDED.equity_usd, EXCLUDED.realized_pnl, EXCLUDED.unrealized_pnl)
+        """,
+        (model_id, ts, [snapshots[t][0] for t in ts], [snapshots[t][1] for t in ts], [snapshots[t][2] for t in ts]),
+    )
+    return cur.rowcount
+
+
+async def upsert_event_snapshots(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Snapshots given as events, keyed (model_id, ts_ms); a millisecond with fills keeps the fills' value."""
+    cur = await conn.execute(
+        """
+        INSERT INTO account_equity_snapshots AS s (model_id, ts_ms, equity_usd, realized_pnl, unrealized_pnl)
+        SELECT v.* FROM unnest(%b::text[], %b::bigint[], %b::float8[], %b::float8[], %b::float8[])
+                        AS v(model_id, ts_ms, equity_usd, realized_pnl, unrealized_pnl)
+         WHERE NOT EXISTS (SELECT 1 FROM fills f WHERE f.model_id = v.model_id AND f.ts_ms = v.ts_ms)
+        ON CONFLICT (model_id, ts_ms) DO UPDATE
+           SET equity_usd = EXCLUDED.equity_usd, realized_pnl = EXCLUDED.realized_pnl,
+               unrealized_pnl = EXCLUDED.unrealized_pnl
+         WHERE (s.equity_usd, s.realized_pnl, s.unrealized_pnl)
+               IS DISTINCT FROM (EXCLUDED.equity_usd, EXCLUDED.realized_pnl, EXCLUDED.unrealized_pnl)
+        """,
+        [[r[c] for r in rows] for c in ("model_id", "ts_ms", "equity_usd", "realized_pnl", "unrealized_pnl")],
+    )
+    return cur.rowcount
+
+
+async def insert_position_closes(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Record closes (first one per position wins); returns the position ids newly recorded."""
+    cur = await conn.execute(
+        """
+        INSERT INTO position_closes (position_id, exit_price, exit_ts_ms, exit_oid, commission)
+        SELECT * FROM unnest(%b::text[], %b::float8[], %b::bigint[], %b::bigint[], %b::float8[])
+        ON CONFLICT (position_id) DO NOTHING
+        RETURNING position_id
+        """,
+        [[r[c] for r in rows] for c in ("id", "exit_price", "exit_ts_ms", "exit_oid", "commission")],
+    )
+    return [r["position_id"] for r in await cur.fetchall()]
+
+
+async def close_positions(conn: AsyncConnection, position_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Apply recorded closes to open event positions among ``position_ids``; returns the closed rows
+    with the close's ``exit_oid`` and exit fee (``exit_fee``)."""
+    cur = await conn.execute(
+        """
+        UPDATE positions p
+           SET status = 'closed', exit_price = c.exit_price, exit_ts_ms = c.exit_ts_ms, updated_at = now()
+          FROM position_closes c
+         WHERE p.id = c.position_id AND p.id = ANY(%b::text[]) AND p.status = 'open' AND p.origin = 'event'
+        RETURNING p.*, c.exit_oid, c.commission AS exit_fee
+        """,
+        (list(position_ids),),
+    )
+    return await cur.fetchall()
+
+
+async def list_open_positions(conn: AsyncConnection, model_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Open positions of the models with their mark (``price_latest``; None when no price is known)."""
+    cur = await conn.execute(
+        """
+        SELECT p.*, l.price AS mark
+          FROM positions p LEFT JOIN price_latest l ON l.symbol = p.symbol
+         WHERE p.model_id = ANY(%b::text[]) AND p.status = 'open'
+         ORDER BY p.model_id, p.symbol, p.entry_ts_ms, p.id
+        """,
+        (list(model_ids),),
+    )
+    return await cur.fetchall()
+
+
+async def list_recent_trades(conn: AsyncConnection, model_ids: Sequence[str], limit: int) -> list[dict[str, Any]]:
+    """The latest ``limit`` trades of each model, newest exit first (ties by id)."""
+    cur = await conn.execute(
+        """
+        SELECT t.* FROM unnest(%b::text[]) AS m(id)
+        CROSS JOIN LATERAL (
+            SELECT * FROM trades WHERE model_id = m.id ORDER BY exit_ts_ms DESC NULLS LAST, id LIMIT %s
+        ) AS t
+        """,
+        (list(model_ids), limit),
+    )
+    return await cur.fetchall()

@@ -1,0 +1,117 @@
+"""The commands as an operator runs them: ``nof0 ingest FILE|-``, ``nof0 traders sync``, ``nof0 import DIR``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import ETC, FIXTURES
+from tests.ingest.factories import T0
+
+
+@pytest.fixture
+def etc_dir(tmp_path, redis_prefix) -> Path:
+    """A copy of etc/ whose keys live under the test's Redis prefix."""
+    d = tmp_path / "etc"
+    shutil.copytree(ETC.parent, d)
+    manifest = d / "nof0.yaml"
+    manifest.write_text(manifest.read_text().replace("prefix: nof0 ", f"prefix: {redis_prefix} "))
+    assert redis_prefix in manifest.read_text()
+    return d
+
+
+def nof0(etc_dir: Path, pg_dsn: str, redis_url: str, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NOF0_POSTGRES_DSN": pg_dsn, "NOF0_REDIS_URL": redis_url, "NOF0_LOG_LEVEL": "warning"}
+    return subprocess.run([sys.executable, "-m", "nof0.cli", "--config", str(etc_dir / "nof0.yaml"), *args],
+                          input=stdin, capture_output=True, env=env, timeout=120)
+
+
+def _count(dsn: str, sql: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+LINES = [
+    {"type": "model", "id": "gpt-5", "display_name": "GPT 5"},
+    {"type": "symbol", "symbol": "BTC"},
+    {"type": "price_tick", "symbol": "BTC", "price": 111317.5, "ts_ms": T0},
+    {"type": "price_tick", "symbol": "BTC", "price": "oops", "ts_ms": T0 + 1},
+    {"type": "fill", "model_id": "gpt-5", "symbol": "BTC", "side": "buy", "price": 111000.0, "size": 0.1,
+     "fee_usd": 5.0, "ts_ms": T0 + 2, "oid": 1, "tid": 11},
+]
+
+
+def test_ingest_file_summarises_and_fails_on_rejections(tmp_path, etc_dir, pg_dsn, test_servers, redis_sync, redis_prefix):
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("\n".join(json.dumps(x) for x in LINES) + "\n")
+    run = nof0(etc_dir, pg_dsn, test_servers.redis_url, "ingest", str(feed))
+    assert run.returncode == 1, run.stderr
+    assert run.stdout.decode().strip() == "accepted 4, duplicates 0, rejected 1"
+    assert "rejected line 4 (price_tick): price='oops': Expected `float`, got `str`" in run.stderr.decode()
+    assert _count(pg_dsn, "SELECT count(*) FROM fills") == 1
+    assert redis_sync.exists(f"{redis_prefix}:price:latest:BTC") == 1
+    good = tmp_path / "good.jsonl"
+    good.write_text("\n".join(json.dumps(x) for i, x in enumerate(LINES) if i != 3))
+    run = nof0(etc_dir, pg_dsn, test_servers.redis_url, "ingest", str(good))
+    assert (run.returncode, run.stdout.decode().strip()) == (0, "accepted 0, duplicates 4, rejected 0")
+
+
+def test_ingest_stdin_pipe(etc_dir, pg_dsn, test_servers):
+    data = "".join(json.dumps(x) + "\n" for i, x in enumerate(LINES) if i != 3).encode()
+    run = nof0(etc_dir, pg_dsn, test_servers.redis_url, "ingest", "-", stdin=data)
+    assert (run.returncode, run.stdout.decode().strip()) == (0, "accepted 4, duplicates 0, rejected 0"), run.stderr
+    assert _count(pg_dsn, "SELECT count(*) FROM ingest_dead_letters") == 0
+
+
+def test_traders_sync(etc_dir, pg_dsn, test_servers, redis_sync, redis_prefix):
+    run = nof0(etc_dir, pg_dsn, test_servers.redis_url, "traders", "sync")
+    assert run.returncode == 0, run.stderr
+    assert "accepted 4, duplicates 0, rejected 0" in run.stdout.decode()
+    with psycopg.connect(pg_dsn) as conn:
+        (name, cfg), = conn.execute("SELECT display_name, trader_config FROM models WHERE id = 'trader_aggressive_short'")
+        state = conn.execute("SELECT exchange_provider, market_provider, allocation_pct, cooldown, risk_guards"
+                             " FROM trader_state WHERE trader_id = 'trader_aggressive_short'").fetchone()
+    assert name == "Aggressive Short" and cfg["model"] == "deepseek-chat" and cfg["risk_params"]["max_positions"] == 3
+    assert state[:3] == ("sim", "hyperliquid", 45.0)
+    assert state[3] == {"after_loss": "15m", "after_close": "5m"} and state[4]["min_liquidity_usd"] == 1_000_000
+    assert redis_sync.hget(f"{redis_prefix}:trader:trader_aggressive_short:state", "exchange_provider") == b"sim"
+    again = nof0(etc_dir, pg_dsn, test_servers.redis_url, "traders", "sync")
+    assert "accepted 0, duplicates 4, rejected 0" in again.stdout.decode()
+
+
+def test_traders_sync_names_the_trader_and_unknown_provider(etc_dir, pg_dsn, test_servers):
+    manager = etc_dir / "manager.yaml"
+    manager.write_text(manager.read_text().replace("exchange_provider: sim", "exchange_provider: binance", 1))
+    run = nof0(etc_dir, pg_dsn, test_servers.redis_url, "traders", "sync")
+    assert run.returncode == 2
+    err = run.stderr.decode()
+    assert "traders[0].exchange_provider" in err and "'trader_aggressive_short'" in err and "'binance'" in err
+
+
+def test_import_command(etc_dir, pg_dsn, test_servers, tmp_path):
+    run = nof0(etc_dir, pg_dsn, test_servers.redis_url, "import", str(FIXTURES))
+    assert run.returncode == 0, run.stderr
+    assert _count(pg_dsn, "SELECT count(*) FROM trades") == 230
+    again = nof0(etc_dir, pg_dsn, test_servers.redis_url, "import", str(FIXTURES))
+    assert again.stdout.decode().startswith("accepted 0, duplicates ")
+    empty = nof0(etc_dir, pg_dsn, test_servers.redis_url, "import", str(tmp_path))
+    assert empty.returncode == 2 and "no nof1 snapshot file here" in empty.stderr.decode()
+
+
+def test_ingest_refreshes_the_views_it_feeds(tmp_path, etc_dir, pg_dsn, test_servers):
+    feed = tmp_path / "equity.jsonl"
+    feed.write_text(json.dumps({"type": "model", "id": "m1"}) + "\n" + json.dumps(
+        {"type": "equity_snapshot", "model_id": "m1", "ts_ms": T0, "equity_usd": 12_500.0}) + "\n")
+    run = nof0(etc_dir, pg_dsn, test_servers.redis_url, "ingest", str(feed))
+    assert run.returncode == 0, run.stderr
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT equity, return_pct FROM v_leaderboard").fetchone() == (12_500.0, 25.0)
+    missing = nof0(etc_dir, pg_dsn, test_servers.redis_url, "ingest", str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 2 and "cannot read" in missing.stderr.decode()
