@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+from nof0.analytics.job import run_analytics
 from nof0.api.parity import run_parity
+from nof0.api.read_path import LOCAL_FRESH_MS
 from nof0.cli import main
 from nof0.importer.snapshot import import_snapshot
 from tests.api.conftest import NOW_MS, config_with_prefix
@@ -49,3 +51,21 @@ async def test_nof0_import_then_nof0_parity_exits_0(clock_rt, config, tmp_path, 
     assert await asyncio.to_thread(main, ["--config", manifest, "parity", str(FIXTURES)]) == 0
     out = capsys.readouterr().out
     assert "trades                       ok (230 records)" in out and out.rstrip().endswith("result: ok")
+
+
+async def test_after_import_and_analytics_every_model_has_its_tables(clock_rt, client, redis_sync):
+    await import_snapshot(clock_rt, FIXTURES)
+    await run_analytics(clock_rt)
+    models = [v["model_id"] for v in _fixture("since-inception-values.json")["sinceInceptionValues"]]
+    every = (await client.get("/api/analytics")).json()["analytics"]
+    assert sorted(a["model_id"] for a in every) == sorted(models)
+    grok = (await client.get("/api/analytics/grok-4")).json()["analytics"]
+    assert [a["model_id"] for a in grok] == ["grok-4"]
+    expected = _fixture("analytics-grok-4.json")["analytics"][0]
+    assert set(grok[0]) == set(expected)  # every table of nof1's ModelAnalytics
+    assert grok[0]["winners_losers_breakdown_table"]["win_rate"] == expected["winners_losers_breakdown_table"]["win_rate"]
+    # and from Postgres alone, with the analytics keys and cached responses gone
+    redis_sync.delete(*redis_sync.scan_iter(match=f"{clock_rt.keys.prefix}:*"))
+    clock_rt.clock.advance(LOCAL_FRESH_MS)
+    again = (await client.get("/api/analytics/grok-4")).json()["analytics"]
+    assert again == grok
