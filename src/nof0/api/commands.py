@@ -46,12 +46,11 @@ def _use_uvloop() -> None:
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from nof0.api.parity import format_report, run_parity
-    from nof0.cli import _with_runtime
+    from nof0.cli import UsageError, _with_runtime
 
     directory = Path(args.dir)
     if not directory.is_dir():
-        print(f"nof0 parity: {directory} is not a folder")
-        return 2
+        raise UsageError(f"{directory} is not a folder (expected a nof1 snapshot folder)")
 
     async def go(rt: Runtime) -> int:
         reports = await run_parity(rt, directory)
