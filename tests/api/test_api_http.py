@@ -200,3 +200,13 @@ async def test_postgres_down_answers_503(clock_rt, dead_redis_rt):
             r = await c.get(path)  # the fast path, and routes with parameters
             assert r.status_code == 503 and r.json()["error"] == "unavailable", path
             assert r.headers["cache-control"] == "no-store"
+
+
+async def test_metrics_exposes_design_observability(client):
+    await client.get("/api/trades")  # one read through the read path
+    resp = await client.get("/metrics")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
+    text = resp.text
+    assert 'nof0_table_rows{table="price_ticks"}' in text and 'nof0_table_rows{table="trades"}' in text
+    assert "nof0_redis_keys " in text
+    assert 'nof0_cache_requests_total{endpoint="trades"' in text

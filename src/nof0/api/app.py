@@ -64,6 +64,7 @@ def create_app(rt: Runtime) -> Starlette:
         Route("/healthz", routes.healthz, methods=["GET"]),
         Route("/readyz", routes.readyz, methods=["GET"]),
         Route("/openapi.json", routes.openapi_json, methods=["GET"]),
+        Route("/metrics", routes.metrics, methods=["GET"]),
     ]
     return ArenaApp(
         state,

@@ -133,6 +133,8 @@ def openapi_document() -> dict[str, Any]:
                     "type": "array", "items": _obj({"role": {"enum": ["system", "user", "assistant"]},
                                                     "content": _STR, "timestamp": _nullable(_SECONDS)})}})}})),
             "/healthz": {"get": {"summary": "The process answers", "responses": {"200": {"description": "alive"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics (docs/metrics.md)", "responses": {
+                "200": {"description": "text exposition format", "content": {"text/plain": {}}}}}},
             "/readyz": {"get": {"summary": "Postgres and Redis reachable, migrations current", "responses": {
                 "200": {"description": "ready"},
                 "503": {"description": "not ready; reason names each failed check"}}}},

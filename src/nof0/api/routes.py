@@ -19,6 +19,7 @@ from nof0.api.responses import json_response, payload_response
 from nof0.api.sources import ALL_VARIANT
 from nof0.api.state import ApiState
 from nof0.cache.keys import InvalidKeyPart, validate_part
+from nof0.obs.exposition import CONTENT_TYPE_LATEST, render_metrics
 
 __all__ = ["ENDPOINT_HANDLERS", "healthz", "readyz", "openapi_json", "analytics_model"]
 
@@ -96,6 +97,12 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     ready, body = await readiness(_state(request).rt)
     return json_response(body, 200 if ready else 503, {"cache-control": "no-store"})
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text format (design 4.3); not cached."""
+    body = await render_metrics(_state(request).rt)
+    return Response(body, headers={"content-type": CONTENT_TYPE_LATEST, "cache-control": "no-store"})
 
 
 async def openapi_json(request: Request) -> Response:
