@@ -124,3 +124,25 @@ def test_parse_duration(text, seconds):
 def test_parse_duration_rejects(bad):
     with pytest.raises(ValueError):
         parse_duration(bad)
+
+
+@pytest.mark.parametrize("file,old,new,path", [
+    ("nof0.yaml", "tick_batch_size: 5000", "tick_batch_size: 0", "ingest.tick_batch_size"),
+    ("nof0.yaml", "conversation_window: 100", "conversation_window: -1", "ingest.conversation_window"),
+    ("nof0.yaml", "pool_max: 10", "pool_max: 0", "postgres.pool_max"),
+    ("nof0.yaml", "pool_min: 1", "pool_min: 20", "postgres.pool_min"),
+    ("nof0.yaml", "short: 10s", "short: .inf", "ttl.short"),
+    ("nof0.yaml", "short: 10s", "short: .nan", "ttl.short"),
+    ("nof0.yaml", "lock: 5s", "lock: 0.0001s", "ttl.lock"),
+    ("nof0.yaml", "prefix: nof0", 'prefix: "my app"', "redis.prefix"),
+    ("nof0.yaml", "port: ${NOF0_API_PORT:-8888}", "port: 70000", "api.port"),
+    ("manager.yaml", "allocation_pct: 45", "allocation_pct: 150", "traders[0].allocation_pct"),
+    ("manager.yaml", "starting_capital_usd: 10000", "starting_capital_usd: 0", "traders[0].starting_capital_usd"),
+    ("manager.yaml", "id: trader_aggressive_short", "id: trader aggressive", "traders[0].id"),
+    ("manager.yaml", "min_confidence: 0.75", "min_confidence: 75", "traders[0].risk_params.min_confidence"),
+])
+def test_out_of_range_values_name_file_and_key(etc, file, old, new, path):
+    _edit(etc / file, old, new)
+    with pytest.raises(ConfigError) as err:
+        load_config(etc / "nof0.yaml", env={})
+    assert err.value.file.endswith(file) and err.value.path == path, str(err.value)

@@ -22,3 +22,15 @@ def test_doctor_reports_unreachable_servers_with_advice(redis_prefix):
     checks = {c.name: c for c in run_doctor(cfg, Servers(cfg.root.postgres.dsn, cfg.root.redis.url))}
     assert not checks["postgres"].ok and "NOF0_POSTGRES_DSN" in checks["postgres"].advice
     assert not checks["redis"].ok and "NOF0_REDIS_URL" in checks["redis"].advice
+
+
+def test_cli_reports_unreachable_server_in_one_line(capsys, monkeypatch):
+    from nof0.cli import main
+
+    monkeypatch.setenv("NOF0_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:1/none")
+    monkeypatch.setenv("NOF0_REDIS_URL", "redis://127.0.0.1:1/0")
+    assert main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cannot reach PostgreSQL:") and "nof0 doctor" in err and "Traceback" not in err
+    assert main(["rollback", "0"]) == 2
+    assert "at least 1, got 0" in capsys.readouterr().err

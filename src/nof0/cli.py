@@ -14,7 +14,11 @@ import signal
 import sys
 from typing import Any, Awaitable, Callable
 
+import psycopg
+import redis
+
 from nof0.config import Config, ConfigError, load_config
+from nof0.embedded import EmbeddedError
 from nof0.obs.logging import configure_logging, get_logger
 from nof0.runtime import Runtime, Servers, open_runtime, resolve_servers
 
@@ -73,6 +77,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     from nof0.db import migrate as m
+
+    if args.steps < 1:
+        raise UsageError(f"rollback needs a number of steps of at least 1, got {args.steps}")
 
     def go(servers: Servers) -> int:
         done = m.rollback(servers.postgres_dsn, args.steps)
@@ -171,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Later subsystems (ingest, import, parity, serve, analytics, traders) add their subcommands here.
 _EXTENSIONS: list[Callable[[Any], None]] = [
+    __import__("nof0.api.commands", fromlist=["register"]).register,  # serve, parity
     __import__("nof0.analytics.commands", fromlist=["register"]).register,  # analytics, jobs
     __import__("nof0.ingest.commands", fromlist=["register"]).register,  # ingest, traders sync, import
 ]
@@ -192,6 +200,31 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except EmbeddedError as exc:
+        print(f"embedded server error: {exc}", file=sys.stderr)
+        return 2
+    except psycopg.OperationalError as exc:
+        print(f"cannot reach PostgreSQL: {_one_line(exc)} (check NOF0_POSTGRES_DSN or postgres.dsn; "
+              "`nof0 doctor` shows both servers)", file=sys.stderr)
+        return 2
+    except psycopg.ProgrammingError as exc:
+        print(f"PostgreSQL error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except redis.ConnectionError as exc:
+        print(f"cannot reach Redis: {_one_line(exc)} (check NOF0_REDIS_URL or redis.url; "
+              "`nof0 doctor` shows both servers)", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"nof0 {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+class UsageError(ValueError):
+    """A command's arguments are wrong; printed as one line, exit code 2."""
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

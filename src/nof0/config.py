@@ -13,10 +13,11 @@ import time: :func:`load_config` is called by the composition root (``runtime.py
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import msgspec
 import yaml
@@ -47,6 +48,7 @@ class ConfigError(ValueError):
 # --------------------------------------------------------------------------- durations
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_MAX_DURATION_S = 365 * 86400.0
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
@@ -60,8 +62,10 @@ def parse_duration(value: Any) -> float:
         seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
     else:
         raise ValueError(f"expected a duration such as 10s, 500ms, 5m or 24h, got {value!r}")
-    if seconds <= 0:
-        raise ValueError(f"duration must be positive, got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0.001:
+        raise ValueError(f"duration must be at least 1ms and finite, got {value!r}")
+    if seconds > _MAX_DURATION_S:
+        raise ValueError(f"duration must be at most 365d, got {value!r}")
     return seconds
 
 
@@ -76,6 +80,18 @@ class Duration(float):
 
 
 # --------------------------------------------------------------------------- nof0.yaml
+
+
+# Constrained scalars: a value outside its range is a ConfigError naming the file and key.
+PosInt = Annotated[int, msgspec.Meta(ge=1)]
+NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+Pct = Annotated[float, msgspec.Meta(ge=0, le=100)]
+Unit = Annotated[float, msgspec.Meta(ge=0, le=1)]
+PosFloat = Annotated[float, msgspec.Meta(gt=0)]
+NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
+# the key-safe set of nof0.cache.keys: trader ids become model ids and Redis key parts
+Ident = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._@/-]{1,64}$")]
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -106,8 +122,8 @@ class TTLClasses(_Strict):
 
 class PostgresSettings(_Strict):
     dsn: str = ""  # empty: start the embedded server (pgserver) under data_dir
-    pool_min: int = 1
-    pool_max: int = 10
+    pool_min: NonNegInt = 1
+    pool_max: PosInt = 10
     connect_timeout: Duration = Duration(10)
 
 
@@ -122,23 +138,25 @@ DataSource = Literal["file", "db"]
 
 class ApiSettings(_Strict):
     host: str = "127.0.0.1"
-    port: int = 8888
+    port: Port = 8888
     cors_origins: list[str] = msgspec.field(default_factory=lambda: ["*"])
     # design 5: per-endpoint cutover flags; "file" serves the JSON snapshot folder below
     data_sources: dict[str, DataSource] = msgspec.field(default_factory=dict)
     file_dir: str = ""
-    gzip_min_bytes: int = 1024
+    gzip_min_bytes: NonNegInt = 1024
 
 
 class IngestSettings(_Strict):
-    tick_batch_size: int = 5000
-    conversation_window: int = 100
-    trades_stream_maxlen: int = 100_000
+    tick_batch_size: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 5000
+    conversation_window: PosInt = 100
+    trades_stream_maxlen: PosInt = 100_000
 
 
 class JobSettings(_Strict):
-    refresh_views_every: Duration = Duration(300)
-    analytics_every: Duration = Duration(300)
+    # at most half the TTL of the keys they publish (medium: leaderboard; long: analytics,
+    # since-inception), so a published key never expires before the next run
+    refresh_views_every: Duration = Duration(30)
+    analytics_every: Duration = Duration(120)
     refresh_after_ingest: bool = True
 
 
@@ -173,62 +191,62 @@ class RootManifest(_Strict):
 
 class LLMModel(_Strict):
     provider_model: str
-    temperature: float = 0.7
-    max_tokens: int = 4096
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] = 0.7
+    max_tokens: PosInt = 4096
 
 
 class LLMConfig(_Strict):
     base_url: str
     api_key: str = ""
     timeout: Duration = Duration(60)
-    max_retries: int = 3
+    max_retries: NonNegInt = 3
     default_model: str = ""
     models: dict[str, LLMModel] = msgspec.field(default_factory=dict)
 
 
 class ExecutorConfig(_Strict):
-    major_coin_leverage: float = 20
-    altcoin_leverage: float = 10
-    min_confidence: float = 0.75
-    min_risk_reward: float = 3.0
-    max_positions: int = 4
+    major_coin_leverage: PosFloat = 20
+    altcoin_leverage: PosFloat = 10
+    min_confidence: Unit = 0.75
+    min_risk_reward: NonNegFloat = 3.0
+    max_positions: PosInt = 4
     decision_interval: Duration = Duration(180)
     decision_timeout: Duration = Duration(60)
-    max_concurrent_decisions: int = 1
+    max_concurrent_decisions: PosInt = 1
     allowed_symbols: list[str] = msgspec.field(default_factory=list)
 
 
 class RiskParams(_Strict):
-    max_positions: int = 3
-    max_position_size_usd: float = 500
-    max_margin_usage_pct: float = 60
-    major_coin_leverage: float = 10
-    altcoin_leverage: float = 5
-    min_risk_reward_ratio: float = 3.0
-    min_confidence: float = 0.75
+    max_positions: PosInt = 3
+    max_position_size_usd: PosFloat = 500
+    max_margin_usage_pct: Pct = 60
+    major_coin_leverage: PosFloat = 10
+    altcoin_leverage: PosFloat = 5
+    min_risk_reward_ratio: NonNegFloat = 3.0
+    min_confidence: Unit = 0.75
     stop_loss_enabled: bool = True
     take_profit_enabled: bool = True
-    min_liquidity_usd: float = 0
+    min_liquidity_usd: NonNegFloat = 0
 
 
 class TraderConfig(_Strict):
-    id: str
+    id: Ident
     name: str
     exchange_provider: str
     market_provider: str
     model: str = ""
     prompt_template: str = ""
     decision_interval: Duration = Duration(180)
-    allocation_pct: float = 0
-    starting_capital_usd: float = 10_000
+    allocation_pct: Pct = 0
+    starting_capital_usd: PosFloat = 10_000
     auto_start: bool = True
     risk_params: RiskParams = msgspec.field(default_factory=RiskParams)
     cooldown: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class ManagerSettings(_Strict):
-    total_equity_usd: float = 10_000
-    reserve_equity_pct: float = 10
+    total_equity_usd: PosFloat = 10_000
+    reserve_equity_pct: Pct = 10
     allocation_strategy: Literal["equal", "fixed", "performance_based"] = "fixed"
     rebalance_interval: Duration = Duration(3600)
 
@@ -247,10 +265,10 @@ class ExchangeProvider(_Strict):
     vault_address: str = ""
     timeout: Duration = Duration(30)
     # paper trading (type: sim)
-    initial_balance_usd: float = 10_000
-    taker_fee_rate: float = 0.00045
-    maker_fee_rate: float = 0.00015
-    slippage_bps: float = 0
+    initial_balance_usd: PosFloat = 10_000
+    taker_fee_rate: Unit = 0.00045
+    maker_fee_rate: Annotated[float, msgspec.Meta(ge=-1, le=1)] = 0.00015  # rebates are negative
+    slippage_bps: NonNegFloat = 0
 
 
 class ExchangeConfig(_Strict):
@@ -264,7 +282,7 @@ class MarketProvider(_Strict):
     base_url: str = ""
     timeout: Duration = Duration(10)
     http_user_agent: str = "nof0"
-    max_retries: int = 3
+    max_retries: NonNegInt = 3
     symbols: list[str] = msgspec.field(default_factory=list)
 
 
@@ -391,6 +409,16 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
 
 
 def _check_cross_references(cfg: Config, base: Path) -> None:
+    root = cfg.root
+    if root.postgres.pool_min > root.postgres.pool_max:
+        raise ConfigError(cfg.path, "postgres.pool_min",
+                          f"{root.postgres.pool_min} is larger than postgres.pool_max {root.postgres.pool_max}")
+    from nof0.cache.keys import InvalidKeyPart, validate_part  # local: keys imports this module
+
+    try:
+        validate_part("prefix", root.redis.prefix)
+    except InvalidKeyPart as exc:
+        raise ConfigError(cfg.path, "redis.prefix", str(exc)) from None
     manager_file = base / cfg.root.files.manager
     seen: set[str] = set()
     for i, trader in enumerate(cfg.manager.traders):

@@ -1,12 +1,17 @@
-"""The long-running service started by ``nof0 run``: reports readiness, then runs until stopped.
+"""The long-running service started by ``nof0 run``: reports readiness, then runs its tasks until stopped.
 
-The API server and the scheduler attach here (issue: API; issue: scheduling).
+The scheduler (design 2.3, 2.5) runs in the background for the service's lifetime; the API
+(``api.server.serve_api``) is a task sharing the ``stop`` event, and more tasks join as one
+``tg.create_task(...)`` line each. If a task fails (the API cannot listen), the others are
+cancelled, the scheduler stops and the service exits non-zero.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from nof0.api.app import create_app
+from nof0.api.server import ApiStartError, api_address, serve_api
 from nof0.db.migrate import status as migration_status
 from nof0.jobs.scheduler import Scheduler
 from nof0.obs.logging import get_logger
@@ -17,14 +22,25 @@ __all__ = ["run_service"]
 log = get_logger("nof0.service")
 
 
-async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = None, port: int | None = None) -> int:
+async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = None, port: int | None = None,
+                      api_started: asyncio.Event | None = None) -> int:
+    """Run until ``stop`` is set; ``api_started`` (optional) is set once the API listens."""
     st = await asyncio.to_thread(migration_status, rt.servers.postgres_dsn)
     await rt.redis.ping()
     log.info("ready", **rt.servers.describe(), migrations=st.applied, embedded=rt.servers.embedded)
+    app = create_app(rt)  # a configuration error (api.data_sources, api.file_dir) stops here, plainly
+    api_host, api_port = api_address(rt, host, port)
     print(f"nof0 ready: postgres {rt.servers.describe()['postgres']}, redis {rt.servers.describe()['redis']}"
           f"{' (embedded, data in ' + str(rt.config.data_dir) + ')' if rt.servers.embedded else ''}; "
-          "Ctrl-C to stop", flush=True)
+          f"API on http://{api_host}:{api_port}/api; Ctrl-C to stop", flush=True)
+    failed: list[Exception] = []
     async with Scheduler(rt).running():  # view refresh and analytics jobs (design 2.3, 2.5)
-        await stop.wait()
-    log.info("stopping")
-    return 0
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(serve_api(rt, stop, host=host, port=port, started=api_started, app=app))
+        except* ApiStartError as group:
+            failed.extend(group.exceptions)
+    for exc in failed:
+        print(f"nof0: {exc}", flush=True)
+    log.info("stopped")
+    return 1 if failed else 0

@@ -100,3 +100,18 @@ def test_group_facts_takes_the_newest_message_of_any_thread():
     facts = group_facts(["m", "n"], [], [], [], [], [("m", 2_000), ("m", 5_500), ("m", 3_000)])
     assert facts["m"].last_convo.timestamp_s == 5.5 and facts["m"].last_convo.doc_id == "m_5.5"
     assert facts["n"].last_convo is None
+
+
+def test_decision_without_confidence_counts_as_a_signal_only():
+    """docs/events.md's example: a hold without confidence is accepted by ingest and by analytics."""
+    from nof0.analytics.metrics import Decision, compute_model_analytics
+
+    raw = json.dumps([{"signal": "short", "symbol": "BTC", "confidence": 0.62, "leverage": 15},
+                      {"signal": "hold", "symbol": "ETH"}])
+    entries, errors = parse_decisions("m", 42, 100.0, raw)
+    assert errors == [] and [e.confidence for e in entries] == [0.62, None]
+    decisions = [Decision(signal=e.signal, confidence=e.confidence, leverage=e.leverage, timestamp_s=100.0)
+                 for e in entries]
+    table = compute_model_analytics("m", [], decisions=decisions, now_s=200.0)["signals_breakdown_table"]
+    assert table["total_signals"] == 2 and table["num_hold_signals"] == 1
+    assert table["avg_confidence"] == 0.62 and table["avg_confidence_hold"] == 0

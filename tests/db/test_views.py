@@ -89,3 +89,19 @@ def test_concurrent_refresh_with_data_while_reading(pg_dsn):
         t.join()
     assert not errors, errors
     assert set(seen) == {2}  # readers never saw an empty or partial view
+
+
+def test_extreme_equities_do_not_break_the_refresh(pg_dsn):
+    """A vanishing equity followed by a huge one must not overflow the return computation."""
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO models (id, display_name) VALUES ('m', 'M')")
+        for ts, eq in [(1, 1e-300), (2, 1e15), (3, -5.0), (4, 100.0), (5, 110.0), (6, 99.0)]:
+            conn.execute("INSERT INTO account_equity_snapshots (model_id, ts_ms, equity_usd) VALUES ('m', %s, %s)",
+                         (ts, eq))
+        conn.execute("SELECT refresh_views_nof0()")
+        sharpe = conn.execute("SELECT sharpe FROM v_leaderboard WHERE model_id = 'm'").fetchone()[0]
+    # only returns after an equity of at least one cent: not after 1e-300, not after -5
+    r = [-5.0 / 1e15 - 1, 110 / 100 - 1, 99 / 110 - 1]
+    mean = sum(r) / 3
+    sd = (sum((x - mean) ** 2 for x in r) / 2) ** 0.5
+    assert sharpe == pytest.approx(mean / sd)

@@ -38,7 +38,8 @@ class DecisionEntry(msgspec.Struct, kw_only=True):
     """One element of ``decision_cycles.decisions``; other keys (reasoning, exit plan...) are ignored."""
 
     signal: Literal["long", "short", "close", "hold"]
-    confidence: Annotated[float, msgspec.Meta(ge=0, le=1)]
+    # optional, as ingest accepts it: such a signal is counted but left out of confidence statistics
+    confidence: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
     leverage: Annotated[float, msgspec.Meta(gt=0)] = 1.0
     symbol: str | None = None
 

@@ -76,7 +76,7 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One signal of one decision cycle (nof1 counts one signal per coin per invocation)."""
 
     signal: Signal
-    confidence: float  # 0-1 as the model stated it
+    confidence: float | None  # 0-1 as the model stated it; None when it gave none
     leverage: float  # leverage recorded with the signal
     timestamp_s: float
     # Leverage the model asked for in its conversation output, when the pipeline has it. Only entry
@@ -320,7 +320,8 @@ def _signals_breakdown_table(
     for d in decisions:
         by_signal[d.signal].append(d)
     total = len(decisions)
-    confidence = [d.confidence for d in decisions]
+    # A signal without a stated confidence still counts as a signal, but not in confidence stats.
+    confidence = [d.confidence for d in decisions if d.confidence is not None]
     leverage = [d.leverage for d in decisions]
 
     table: dict[str, float] = {"total_signals": total}
@@ -335,7 +336,7 @@ def _signals_breakdown_table(
     table["median_confidence"] = _median(confidence)
     table["std_confidence"] = _std(confidence)
     for s in _SIGNALS:
-        values = [d.confidence for d in by_signal[s]]
+        values = [d.confidence for d in by_signal[s] if d.confidence is not None]
         table[f"avg_confidence_{s}"] = _mean(values)
         table[f"std_confidence_{s}"] = _std(values)
 

@@ -189,6 +189,11 @@ class Keyspace:
         validate_part("variant", variant)
         return Key(f"{self.prefix}:api:{endpoint}:{variant}", _API, self.ttl.millis(ttl_class))
 
+    def api_payload_scan(self, endpoint: str) -> str:
+        """A SCAN MATCH pattern for every cached response variant of one endpoint."""
+        validate_part("endpoint", endpoint)
+        return f"{self.prefix}:api:{endpoint}:*"
+
 
 _LOCK = KeyPattern("lock", "lock:{resource}", KeyType.STRING, "lock", False, "coordination")
 _API = KeyPattern("api_payload", "api:{endpoint}:{variant}", KeyType.STRING, "medium", False, "API payloads")

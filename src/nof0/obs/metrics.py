@@ -35,6 +35,11 @@ class Metrics:
         )
         self.job_seconds = Histogram("nof0_job_seconds", "Scheduled job durations", ["job"], registry=r)
         self.job_failures = Counter("nof0_job_failures_total", "Scheduled job failures", ["job"], registry=r)
+        # design 4.3 dashboards: table growth and cache key counts, sampled when /metrics is scraped
+        self.table_rows = Gauge(
+            "nof0_table_rows", "Estimated rows per table (pg_class.reltuples)", ["table"], registry=r
+        )
+        self.redis_keys = Gauge("nof0_redis_keys", "Keys in the Redis database nof0 uses (DBSIZE)", registry=r)
         self.job_last_success = Gauge(
             "nof0_job_last_success_timestamp", "Unix time of each job's last success", ["job"], registry=r
         )

@@ -11,7 +11,8 @@ CREATE UNIQUE INDEX uq_v_crypto_prices_latest ON v_crypto_prices_latest (symbol)
 --   equity       latest equity snapshot; the starting capital when a model has none yet
 --   return_pct   (equity / starting_capital_usd - 1) * 100
 --   sharpe       mean / sample standard deviation of the per-snapshot simple returns of equity,
---                not annualised; 0 with fewer than two returns or no variation
+--                not annualised; 0 with fewer than two returns or no variation; a snapshot after
+--                an equity below one cent has no return
 --   num_trades, num_wins (net pnl > 0), num_losses (net pnl < 0),
 --   win_dollars  sum of winning net pnl;  lose_dollars  sum of losing net pnl (negative)
 CREATE MATERIALIZED VIEW v_leaderboard AS
@@ -20,9 +21,13 @@ WITH latest AS (
     FROM account_equity_snapshots
     ORDER BY model_id, ts_ms DESC
 ), returns AS (
+    -- A return needs a previous equity of at least one cent: dividing by a vanishing (or negative)
+    -- equity means nothing and could overflow double precision, failing every refresh after it.
     SELECT model_id,
-           equity_usd / NULLIF(lag(equity_usd) OVER (PARTITION BY model_id ORDER BY ts_ms), 0) - 1 AS r
-    FROM account_equity_snapshots
+           CASE WHEN prev >= 0.01 THEN equity_usd / prev - 1 END AS r
+    FROM (SELECT model_id, equity_usd,
+                 lag(equity_usd) OVER (PARTITION BY model_id ORDER BY ts_ms) AS prev
+            FROM account_equity_snapshots) s
 ), sharpe AS (
     SELECT model_id,
            CASE WHEN count(r) >= 2 AND stddev_samp(r) > 0 THEN avg(r) / stddev_samp(r) ELSE 0 END AS sharpe

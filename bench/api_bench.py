@@ -1,0 +1,271 @@
+"""API benchmark: one ``nof0 serve`` process beside nginx serving the same bytes, under wrk.
+
+    .venv/bin/python bench/api_bench.py [--duration 10] [--connections 32] [--postgres DSN --redis URL]
+
+Loads the 270 KB nof1 trades capture (``shared/fixtures/nof1-2025-10-26/trades.json``, read by this
+script, never by the product) into a fresh database, starts ``nof0 serve`` on it, saves the exact
+bodies it answers for ``/api/leaderboard`` and ``/api/trades`` as static files, and serves them with
+one nginx worker. wrk (one thread, keep-alive, no gzip) measures both in the same run; the script
+prints req/s, p50/p99 latency and the nof0/nginx ratio. The goal is at least 0.5 on ``/api/trades``.
+
+Servers: ``--postgres``/``--redis`` (or ``NOF0_POSTGRES_DSN``/``NOF0_REDIS_URL``); without them the
+embedded servers start in a temporary folder. The script creates its own database and Redis key
+prefix and removes both afterwards.
+
+Needs wrk and nginx on PATH: ``apt-get install -y wrk nginx`` (Debian/Ubuntu).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+import warnings
+from pathlib import Path
+
+import psycopg
+import redis
+import yaml
+from psycopg.types.json import Jsonb
+
+REPO = Path(__file__).resolve().parents[1]
+CAPTURE = REPO.parent / "shared" / "fixtures" / "nof1-2025-10-26"
+sys.path.insert(0, str(REPO / "src"))
+
+from nof0.db.dsn import with_database  # noqa: E402
+from nof0.db.migrate import migrate  # noqa: E402
+from nof0.timefmt import s_to_ms  # noqa: E402
+
+ENDPOINTS = ("/api/leaderboard", "/api/trades")
+_TRADE_COLUMNS = (
+    "id", "trade_id", "model_id", "symbol", "side", "trade_type", "quantity", "leverage", "confidence",
+    "entry_price", "exit_price", "realized_gross_pnl", "realized_net_pnl", "total_commission_dollars",
+    "entry_oid", "exit_oid", "entry_sz", "exit_sz", "entry_tid", "exit_tid", "entry_crossed", "exit_crossed",
+    "entry_liquidation", "exit_liquidation", "entry_commission_dollars", "exit_commission_dollars",
+    "entry_closed_pnl", "exit_closed_pnl", "exit_plan",
+)
+
+
+def need_tools() -> None:
+    missing = [t for t in ("wrk", "nginx") if shutil.which(t) is None and not Path(f"/usr/sbin/{t}").exists()]
+    if missing:
+        print(f"missing: {', '.join(missing)}; install with: apt-get install -y wrk nginx", file=sys.stderr)
+        sys.exit(2)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(dsn: str) -> int:
+    """The capture's trades, models and since-inception facts; returns the number of trades."""
+    trades = json.loads((CAPTURE / "trades.json").read_text())["trades"]
+    since = json.loads((CAPTURE / "since-inception-values.json").read_text())["sinceInceptionValues"]
+    models = sorted({t["model_id"] for t in trades} | {v["model_id"] for v in since})
+    cols = (*_TRADE_COLUMNS, "entry_ts_ms", "exit_ts_ms")
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        cur.executemany("INSERT INTO models (id, display_name) VALUES (%s, %s)", [(m, m) for m in models])
+        cur.executemany("INSERT INTO accounts (model_id, starting_capital_usd) VALUES (%s, %s)",
+                        [(v["model_id"], v["nav_since_inception"]) for v in since])
+        with cur.copy(f"COPY trades ({', '.join(cols)}) FROM STDIN") as copy:
+            for t in trades:
+                row = [Jsonb(t[c]) if c in ("entry_liquidation", "exit_liquidation", "exit_plan") and t[c] is not None
+                       else t[c] for c in _TRADE_COLUMNS]
+                copy.write_row([*row, s_to_ms(t["entry_time"]), s_to_ms(t["exit_time"])])
+        cur.execute("SELECT refresh_views_nof0()")
+    return len(trades)
+
+
+def write_config(tmp: Path, prefix: str, port: int) -> Path:
+    etc = tmp / "etc"
+    shutil.copytree(REPO / "etc", etc)
+    manifest = yaml.safe_load((etc / "nof0.yaml").read_text())
+    manifest["redis"]["prefix"] = prefix
+    manifest["api"]["port"] = port
+    manifest["log"]["level"] = "warning"
+    (etc / "nof0.yaml").write_text(yaml.safe_dump(manifest))
+    return etc / "nof0.yaml"
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} not ready after {timeout}s")
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url) as r:  # no Accept-Encoding: the identity body, as wrk asks
+        return r.read()
+
+
+def start_nginx(root: Path, port: int, tmp: Path) -> subprocess.Popen:
+    conf = tmp / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    client_body_temp_path {tmp}/nginx-body;
+    proxy_temp_path {tmp}/nginx-proxy;
+    fastcgi_temp_path {tmp}/nginx-fastcgi;
+    uwsgi_temp_path {tmp}/nginx-uwsgi;
+    scgi_temp_path {tmp}/nginx-scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        default_type application/json;
+        etag on;
+    }}
+}}
+""")
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    return subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp)], stderr=subprocess.DEVNULL)
+
+
+_LAT = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def run_wrk(url: str, duration: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {p: float(v) * _UNIT_MS[u] for p, v, u in _LAT.findall(out)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise SystemExit(f"{url}: {errors.group(1)} error responses\n{out}")
+    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="alternating nof0/nginx runs per endpoint; the median run is reported")
+    ap.add_argument("--postgres", default=os.environ.get("NOF0_POSTGRES_DSN", ""))
+    ap.add_argument("--redis", default=os.environ.get("NOF0_REDIS_URL", ""))
+    args = ap.parse_args()
+    need_tools()
+
+    tmp = Path(tempfile.mkdtemp(prefix="nof0b-", dir="/tmp"))
+    tmp.chmod(0o755)  # nginx workers run as an unprivileged user when started by root
+    embedded = []
+    procs: list[subprocess.Popen] = []
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    admin_dsn, redis_url = args.postgres, args.redis
+    db_name = f"nof0_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        if not admin_dsn or not redis_url:
+            from nof0.embedded import EmbeddedPostgres, EmbeddedRedis
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR inside pgserver
+                if not admin_dsn:
+                    embedded.append(EmbeddedPostgres(tmp / "emb"))
+                    admin_dsn = embedded[-1].start()
+                if not redis_url:
+                    embedded.append(EmbeddedRedis(tmp / "emb"))
+                    redis_url = embedded[-1].start()
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{db_name}"')
+        dsn = with_database(admin_dsn, db_name)
+        migrate(dsn)
+        n = seed(dsn)
+
+        api_port, nginx_port = free_port(), free_port()
+        manifest = write_config(tmp, prefix, api_port)
+        env = {**os.environ, "NOF0_POSTGRES_DSN": dsn, "NOF0_REDIS_URL": redis_url}
+        nof0 = Path(sys.executable).parent / "nof0"  # the console script of this venv
+        procs.append(subprocess.Popen([str(nof0), "--config", str(manifest), "serve"],
+                                      env=env, cwd=tmp, stdout=subprocess.DEVNULL))
+        api = f"http://127.0.0.1:{api_port}"
+        wait_ready(f"{api}/readyz", procs[-1])
+
+        root = tmp / "static"
+        sizes = {}
+        for path in ENDPOINTS:
+            body = fetch(api + path)
+            sizes[path] = len(body)
+            (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+            (root / path.lstrip("/")).write_bytes(body)
+        procs.append(start_nginx(root, nginx_port, tmp))
+        static = f"http://127.0.0.1:{nginx_port}"
+        wait_ready(f"{static}/api/leaderboard", procs[-1])
+        for path in ENDPOINTS:
+            assert fetch(static + path) == fetch(api + path), f"{path}: nginx and nof0 bytes differ"
+
+        print(f"wrk -t1 -c{args.connections} -d{args.duration}s x {args.rounds} alternating rounds (median),"
+              f" keep-alive, identity bodies; {n} trades loaded; {os.cpu_count()} CPUs;"
+              f" one nof0 serve process vs one nginx worker")
+        print(f"{'endpoint':<18}{'bytes':>8}  {'server':<7}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+        ratios = {}
+        for path in ENDPOINTS:
+            runs: dict[str, list[dict[str, float]]] = {"nof0": [], "nginx": []}
+            for _ in range(args.rounds):  # alternate, so load from elsewhere hits both alike
+                runs["nof0"].append(run_wrk(api + path, args.duration, args.connections))
+                runs["nginx"].append(run_wrk(static + path, args.duration, args.connections))
+            results = {name: sorted(rs, key=lambda r: r["rps"])[len(rs) // 2] for name, rs in runs.items()}
+            for name, r in results.items():
+                print(f"{path:<18}{sizes[path]:>8}  {name:<7}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}")
+            ratios[path] = results["nof0"]["rps"] / results["nginx"]["rps"]
+        for path, ratio in ratios.items():
+            print(f"ratio nof0/nginx {path}: {ratio:.2f}")
+        goal = ratios["/api/trades"] >= 0.5
+        print(f"goal (>= 0.5 of nginx on /api/trades): {'met' if goal else 'NOT met'}")
+        return 0 if goal else 1
+    finally:
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if admin_dsn:
+            try:
+                with psycopg.connect(admin_dsn, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+            except psycopg.Error:
+                pass
+        if redis_url:
+            try:
+                client = redis.Redis.from_url(redis_url)
+                keys = list(client.scan_iter(match=f"{prefix}:*"))
+                if keys:
+                    client.delete(*keys)
+                client.close()
+            except redis.RedisError:
+                pass
+        for server in reversed(embedded):
+            server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""What the API holds per process: the source of each endpoint, the read path, derived variants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nof0.api.derived import DerivedPayloads
+from nof0.api.openapi import openapi_document
+from nof0.api.payload import Payload
+from nof0.api.read_path import ReadPath
+from nof0.api.sources import ALL_VARIANT, Source
+from nof0.api.sources.db import DbSource
+from nof0.api.sources.file import FileSource
+from nof0.api.spec import SPECS
+from nof0.config import ConfigError
+from nof0.runtime import Runtime
+
+__all__ = ["ApiState", "build_sources"]
+
+
+def build_sources(rt: Runtime, read_path: ReadPath) -> dict[str, Source]:
+    """``api.data_sources`` -> a source per endpoint (``db`` unless the endpoint says ``file``)."""
+    api = rt.config.root.api
+    db = DbSource(rt, read_path)
+    file: FileSource | None = None
+    if "file" in api.data_sources.values():
+        if not api.file_dir:
+            raise ConfigError(rt.config.path, "api.file_dir",
+                              "an endpoint reads from file but no snapshot folder is set (or NOF0_FILE_DIR)")
+        if not Path(api.file_dir).is_dir():
+            raise ConfigError(rt.config.path, "api.file_dir", f"{api.file_dir!r} is not a folder")
+        file = FileSource(api.file_dir, rt.clock, rt.config.ttl, gzip_min=api.gzip_min_bytes)
+    return {name: (file if file is not None and api.data_sources.get(name) == "file" else db) for name in SPECS}
+
+
+class ApiState:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        gzip_min = rt.config.root.api.gzip_min_bytes
+        self.read_path = ReadPath(rt)
+        self.sources = build_sources(rt, self.read_path)
+        self.derived = DerivedPayloads(gzip_min=gzip_min)
+        self.openapi = Payload.encode(openapi_document(), gzip_min=gzip_min, now_ms=rt.clock.now_ms())
+
+    async def payload(self, name: str, variant: str = ALL_VARIANT) -> Payload:
+        return await self.sources[name].payload(SPECS[name], variant)
+
+    def max_age(self, name: str) -> int:
+        return int(self.rt.config.ttl.seconds(SPECS[name].ttl_class))

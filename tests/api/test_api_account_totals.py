@@ -1,0 +1,104 @@
+"""/api/account-totals: the hourly series per model, from equity snapshots and positions (docs/api.md)."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from tests.api.conftest import NOW_MS
+from tests.api.seed import execute_many, seconds_to_dt, seed_equity, seed_position, seed_ticks
+
+T0 = 1_760_738_409_834  # m1's inception, ms
+MIN = 60_000
+
+
+@pytest.fixture
+async def series(clock_rt):
+    rt = clock_rt
+    await seed_equity(rt, "m1", [
+        (T0 - 1000, 9999, 0, 0),  # before inception: not part of the series
+        (T0 + 10 * MIN, 10000, 0, 0),
+        (T0 + 50 * MIN, 10100, 5, 95),
+        (T0 + 70 * MIN, 10200, 6, 194),
+        (T0 + 130 * MIN, 9900, -50, -50),
+        (T0 + 135 * MIN, 10050, -50, 100),
+    ])
+    await execute_many(rt, "INSERT INTO accounts (model_id, starting_capital_usd, inception_at) VALUES (%s, %s, %s)",
+                       [("m1", 10000, seconds_to_dt(T0 / 1000))])
+    await seed_equity(rt, "m2", [(T0, 500, 0, 0), (T0 + 60 * MIN, 550, 50, 0)])  # no account: first snapshot
+    await seed_ticks(rt, "BTC", [(T0 + 45 * MIN, 101.0), (T0 + 60 * MIN, 102.0)])
+    await seed_ticks(rt, "ETH", [(T0 + 125 * MIN, 3000.0), (T0 + 140 * MIN, 3100.0)])
+    await seed_position(rt, id="b", model_id="m1", symbol="BTC", side="long", entry_price=100.0, quantity=2.0,
+                        leverage=10, entry_ts_ms=T0 + 40 * MIN, status="closed", exit_ts_ms=T0 + 100 * MIN,
+                        exit_price=103.0)
+    await seed_position(rt, id="e", model_id="m1", symbol="ETH", side="short", entry_price=3050.0, quantity=1.0,
+                        entry_ts_ms=T0 + 120 * MIN, metadata={"risk_usd": 40})
+    return rt
+
+
+async def test_one_record_per_model_per_hour(series, client):
+    body = (await client.get("/api/account-totals")).json()
+    assert body["serverTime"] == NOW_MS and body["lastHourlyMarkerRead"] == 2
+    records = {r["id"]: r for r in body["accountTotals"]}
+    assert list(records) == ["m1_0", "m2_0", "m1_1", "m2_1", "m1_2"]  # by hour, then model
+    m1_0, m1_1, m1_2 = records["m1_0"], records["m1_1"], records["m1_2"]
+    # the last snapshot of each hour
+    assert m1_0["timestamp"] == (T0 + 50 * MIN) / 1000 and m1_0["dollar_equity"] == 10100
+    assert (m1_0["realized_pnl"], m1_0["total_unrealized_pnl"]) == (5, 95)
+    assert (m1_0["since_inception_minute_marker"], m1_0["since_inception_hourly_marker"]) == (50, 0)
+    assert (m1_2["since_inception_minute_marker"], m1_2["since_inception_hourly_marker"]) == (135, 2)
+    assert [m1_0["cum_pnl_pct"], m1_1["cum_pnl_pct"], m1_2["cum_pnl_pct"]] == pytest.approx([1.0, 2.0, 0.5])
+    # m2 has no account row: inception is its first snapshot, starting capital the default 10000
+    assert records["m2_1"]["since_inception_hourly_marker"] == 1
+    assert records["m2_1"]["cum_pnl_pct"] == pytest.approx((550 / 10000 - 1) * 100)
+    assert set(m1_0) == {"id", "model_id", "timestamp", "realized_pnl", "total_unrealized_pnl", "dollar_equity",
+                         "sharpe_ratio", "cum_pnl_pct", "since_inception_minute_marker",
+                         "since_inception_hourly_marker", "positions"}
+
+
+async def test_positions_open_at_each_record_marked_at_that_time(series, client):
+    records = {r["id"]: r for r in (await client.get("/api/account-totals")).json()["accountTotals"]}
+    assert list(records["m1_0"]["positions"]) == ["BTC"]
+    assert records["m1_0"]["positions"]["BTC"]["current_price"] == 101.0  # last tick at or before +50 min
+    assert records["m1_0"]["positions"]["BTC"]["unrealized_pnl"] == pytest.approx(2.0)
+    assert records["m1_1"]["positions"]["BTC"]["current_price"] == 102.0
+    assert list(records["m1_2"]["positions"]) == ["ETH"]  # BTC closed at +100 min
+    eth = records["m1_2"]["positions"]["ETH"]
+    assert eth["quantity"] == -1.0 and eth["current_price"] == 3000.0 and eth["risk_usd"] == 40
+    assert records["m2_0"]["positions"] == {}
+
+
+async def test_sharpe_over_the_snapshots_so_far(series, client):
+    records = {r["id"]: r for r in (await client.get("/api/account-totals")).json()["accountTotals"]}
+    equity = [10000, 10100, 10200, 9900, 10050]
+    returns = [b / a - 1 for a, b in zip(equity, equity[1:])]
+    assert records["m1_0"]["sharpe_ratio"] == 0  # one return only
+    assert records["m1_1"]["sharpe_ratio"] == pytest.approx(statistics.mean(returns[:2]) / statistics.stdev(returns[:2]))
+    assert records["m1_2"]["sharpe_ratio"] == pytest.approx(statistics.mean(returns) / statistics.stdev(returns))
+
+
+async def test_last_hourly_marker_returns_only_newer_records(series, client):
+    newer = (await client.get("/api/account-totals?lastHourlyMarker=0")).json()
+    assert [r["id"] for r in newer["accountTotals"]] == ["m1_1", "m2_1", "m1_2"]
+    assert newer["lastHourlyMarkerRead"] == 2 and newer["serverTime"] == NOW_MS
+    nothing = (await client.get("/api/account-totals?lastHourlyMarker=2")).json()
+    assert nothing["accountTotals"] == [] and nothing["lastHourlyMarkerRead"] == 2
+    later = (await client.get("/api/account-totals?lastHourlyMarker=7")).json()
+    assert later["lastHourlyMarkerRead"] == 7
+    again = await client.get("/api/account-totals?lastHourlyMarker=0")
+    assert again.json() == newer  # derived once per version, same bytes after
+    assert again.headers["etag"] == (await client.get("/api/account-totals?lastHourlyMarker=0")).headers["etag"]
+
+
+def test_derived_variants_are_bounded_by_bytes():
+    from nof0.api.derived import DerivedPayloads
+    from nof0.api.payload import Payload
+
+    base = Payload.encode({"accountTotals": [{"x": "y" * 1000}] * 10}, gzip_min=1024, now_ms=1)
+    cache = DerivedPayloads(gzip_min=1024, max_bytes=25_000)
+    for n in range(10):
+        cache.get(base, n, lambda body, n=n: {**body, "accountTotals": body["accountTotals"][n:]})
+    assert cache.held_bytes <= 25_000
+    again = cache.get(base, 9, lambda body: {"other": True})  # the newest variant is still held
+    assert b"other" not in again.body

@@ -1,0 +1,208 @@
+"""The read path (design 3.3, 3.4): Redis first, Postgres on a miss or error, one rebuild per burst."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from nof0.api.app import create_app
+from nof0.api.invalidate import invalidate_api_payloads
+from nof0.api.read_path import LOCAL_FRESH_MS, REDIS_RETRY_MS, ReadPath
+from tests.api.conftest import client_for
+from tests.api.seed import load, seed_models, seed_prices, seed_snapshot
+
+ENDPOINT_PATHS = ["/api/crypto-prices", "/api/positions", "/api/account-totals", "/api/trades",
+                  "/api/since-inception-values", "/api/leaderboard", "/api/analytics", "/api/conversations"]
+
+
+def _fills(rt) -> float:
+    return sum(s.value for m in rt.metrics.cache_fill_seconds.collect() for s in m.samples
+               if s.name.endswith("_count"))
+
+
+def _requests(rt, outcome: str) -> float:
+    return sum(s.value for m in rt.metrics.cache_requests.collect() for s in m.samples
+               if s.name.endswith("_total") and s.labels["outcome"] == outcome)
+
+
+def _prefix_keys(redis_sync, rt) -> set[str]:
+    return {k.decode() for k in redis_sync.scan_iter(match=f"{rt.keys.prefix}:api:*")}
+
+
+async def _answers(client) -> dict[str, dict]:
+    """Every endpoint's body, without serverTime (the time a payload was built)."""
+    out = {}
+    for path in ENDPOINT_PATHS:
+        r = await client.get(path)
+        assert r.status_code == 200, (path, r.text)
+        out[path] = {k: v for k, v in r.json().items() if k != "serverTime"}
+    return out
+
+
+async def test_miss_builds_writes_back_then_hits(clock_rt, client, redis_sync):
+    await seed_snapshot(clock_rt)
+    first = await client.get("/api/trades")
+    key = clock_rt.keys.api_payload("trades", "all", "medium")
+    assert redis_sync.exists(key.name)
+    assert 0 < redis_sync.pttl(key.name) <= clock_rt.keys.ttl_ms("medium")
+    again = await client.get("/api/trades")  # within the near-cache second: no Redis call
+    clock_rt.clock.advance(LOCAL_FRESH_MS)
+    third = await client.get("/api/trades")  # later: Redis confirms the held bytes (42-byte header)
+    assert again.content == third.content == first.content
+    assert again.headers["etag"] == third.headers["etag"] == first.headers["etag"]
+    assert _fills(clock_rt) == 1
+    assert [_requests(clock_rt, o) for o in ("miss", "hit")] == [1, 1]  # the near-cache hit asks no one
+
+
+async def test_another_process_value_replaces_the_held_one(clock_rt, client, redis_sync):
+    await seed_prices(clock_rt, load("crypto-prices.json")["prices"])
+    first = await client.get("/api/crypto-prices")
+    # another process rebuilt the key with newer data: this process must serve the new bytes
+    other = ReadPath(clock_rt)
+    key = clock_rt.keys.api_payload("crypto-prices", "all", "short")
+    redis_sync.delete(key.name)
+
+    async def build():
+        return {"prices": {}, "serverTime": 1}
+
+    await other.get("crypto-prices", "all", "short", build)
+    clock_rt.clock.advance(LOCAL_FRESH_MS)
+    second = await client.get("/api/crypto-prices")
+    assert second.json() == {"prices": {}, "serverTime": 1}
+    assert second.headers["etag"] != first.headers["etag"]
+
+
+async def test_flushed_redis_answers_from_postgres_and_refills(clock_rt, client, redis_sync):
+    await seed_snapshot(clock_rt)
+    before = await _answers(client)
+    keys = _prefix_keys(redis_sync, clock_rt)
+    assert len(keys) == len(ENDPOINT_PATHS)
+    redis_sync.delete(*[k for k in redis_sync.scan_iter(match=f"{clock_rt.keys.prefix}:*")])
+    clock_rt.clock.advance(LOCAL_FRESH_MS)
+    after = await _answers(client)
+    assert after == before
+    assert _prefix_keys(redis_sync, clock_rt) == keys
+
+
+async def test_redis_down_every_endpoint_answers_from_postgres_then_refills(
+        clock_rt, dead_redis_rt, redis_sync):
+    await seed_snapshot(clock_rt)
+    async with client_for(clock_rt) as healthy:
+        expected = await _answers(healthy)
+    redis_sync.delete(*_prefix_keys(redis_sync, clock_rt))
+    async with client_for(dead_redis_rt) as c:
+        assert await _answers(c) == expected
+        assert _requests(dead_redis_rt, "error") >= 1
+        assert not _prefix_keys(redis_sync, clock_rt)  # nothing could be written
+        # Redis comes back: after the retry window the next requests refill the cache
+        dead_redis_rt.redis = clock_rt.redis
+        dead_redis_rt.clock.advance(REDIS_RETRY_MS)
+        assert await _answers(c) == expected
+    assert len(_prefix_keys(redis_sync, clock_rt)) == len(ENDPOINT_PATHS)
+
+
+async def test_redis_down_serves_held_bytes_within_the_ttl(clock_rt, dead_redis_rt):
+    await seed_prices(clock_rt, load("crypto-prices.json")["prices"])
+    async with client_for(dead_redis_rt) as c:
+        first = await c.get("/api/crypto-prices")
+        fills = _fills(dead_redis_rt)
+        dead_redis_rt.clock.advance(REDIS_RETRY_MS + 1)  # Redis tried again (and fails again)
+        assert (await c.get("/api/crypto-prices")).content == first.content
+        assert _fills(dead_redis_rt) == fills  # served from memory, no rebuild
+        dead_redis_rt.clock.advance(dead_redis_rt.keys.ttl_ms("short"))
+        assert (await c.get("/api/crypto-prices")).status_code == 200
+        assert _fills(dead_redis_rt) == fills + 1  # older than the TTL class: rebuilt from Postgres
+
+
+async def test_a_burst_of_misses_rebuilds_once(clock_rt, redis_sync):
+    await seed_snapshot(clock_rt)
+    async with client_for(clock_rt) as c:
+        answers = await asyncio.gather(*[c.get("/api/trades") for _ in range(25)])
+    assert {r.status_code for r in answers} == {200}
+    assert len({r.content for r in answers}) == 1
+    assert _fills(clock_rt) == 1
+
+
+async def test_two_processes_share_one_rebuild_through_the_lock(clock_rt):
+    await seed_snapshot(clock_rt)
+    builds = 0
+    gate = asyncio.Event()
+    a, b = ReadPath(clock_rt), ReadPath(clock_rt)  # two API processes
+
+    async def slow_build():
+        nonlocal builds
+        builds += 1
+        await gate.wait()
+        return {"trades": [], "serverTime": 7}
+
+    first = asyncio.ensure_future(a.get("trades", "all", "medium", slow_build))
+    while builds == 0:  # until process a holds the lock and builds
+        await asyncio.sleep(0)
+    second = asyncio.ensure_future(b.get("trades", "all", "medium", slow_build))
+    for _ in range(20):  # let b run: it finds the lock taken and waits for a's value
+        await asyncio.sleep(0)
+    assert builds == 1 and not second.done()
+    gate.set()
+    pa, pb = await asyncio.gather(first, second)
+    assert builds == 1 and pa.body == pb.body
+
+
+async def test_lock_taken_serves_previous_bytes(clock_rt, redis_sync):
+    await seed_snapshot(clock_rt)
+    async with client_for(clock_rt) as c:
+        first = await c.get("/api/since-inception-values")
+        key = clock_rt.keys.api_payload("since-inception-values", "all", "long")
+        redis_sync.delete(key.name)
+        lock = clock_rt.keys.lock("api.since-inception-values.all")
+        redis_sync.set(lock.name, "someone-else", px=lock.ttl_ms)  # another process is rebuilding
+        clock_rt.clock.advance(LOCAL_FRESH_MS)
+        served = await c.get("/api/since-inception-values")
+    assert served.content == first.content
+    assert _fills(clock_rt) == 1
+
+
+def test_app_factory_builds_nothing_at_import():
+    import importlib
+
+    import nof0.api.app as module
+
+    assert importlib.reload(module).create_app is not None
+    assert create_app.__module__ == "nof0.api.app"
+
+
+async def test_lock_taken_and_old_bytes_wait_for_the_holder(clock_rt, redis_sync):
+    await seed_snapshot(clock_rt)
+    a, b = ReadPath(clock_rt), ReadPath(clock_rt)
+
+    async def build():
+        return {"sinceInceptionValues": [], "serverTime": clock_rt.clock.now_ms()}
+
+    old = await b.get("since-inception-values", "all", "long", build)
+    clock_rt.clock.advance(clock_rt.keys.ttl_ms("long"))  # b's bytes are now older than the TTL class
+    key = clock_rt.keys.api_payload("since-inception-values", "all", "long")
+    redis_sync.delete(key.name)
+    lock = clock_rt.keys.lock("api.since-inception-values.all")
+    redis_sync.set(lock.name, "a", px=lock.ttl_ms)  # process a is rebuilding
+    waiting = asyncio.ensure_future(b.get("since-inception-values", "all", "long", build))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not waiting.done()  # b does not serve its old bytes: it waits for a's value
+    redis_sync.delete(lock.name)
+    fresh = await a.get("since-inception-values", "all", "long", build)
+    assert (await waiting).body == fresh.body != old.body
+
+
+async def test_invalidation_makes_a_write_visible_at_once(clock_rt, client, redis_sync, dead_redis_rt):
+    await seed_models(clock_rt, {"m1"})
+    before = (await client.get("/api/since-inception-values")).json()["sinceInceptionValues"]
+    assert (await client.get("/api/analytics/m1")).status_code == 200
+    async with clock_rt.pool.connection() as conn, conn.transaction():
+        await conn.execute("INSERT INTO accounts (model_id, starting_capital_usd) VALUES ('m1', 500)")
+    assert await invalidate_api_payloads(clock_rt, ["since-inception-values", "analytics"]) == 2
+    clock_rt.clock.advance(LOCAL_FRESH_MS)
+    after = (await client.get("/api/since-inception-values")).json()["sinceInceptionValues"]
+    assert before == [] and [r["nav_since_inception"] for r in after] == [500]
+    assert await invalidate_api_payloads(dead_redis_rt, ["trades"]) == 0  # best effort: logged, counted
+    with pytest.raises(ValueError, match="unknown endpoint"):
+        await invalidate_api_payloads(clock_rt, ["nope"])
