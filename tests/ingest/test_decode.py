@@ -74,6 +74,9 @@ def test_cross_field_rules():
     order = {"type": "sim_order", "trader_id": "m", "oid": 1, "symbol": "BTC", "side": "buy", "size": 1,
              "filled_size": 2, "status": "open", "ts_ms": T0}
     assert _reject(order).field == "filled_size"
+    position = {"type": "position", "id": "p1", "model_id": "m", "symbol": "BTC", "side": "long", "entry_price": 1,
+                "quantity": 1, "entry_ts_ms": T0, "updated_ts_ms": T0 - 1}
+    assert (_reject(position).field, _reject(position).reason) == ("updated_ts_ms", f"is before entry_ts_ms {T0}")
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,24 @@ async def test_nul_and_lone_surrogates_in_process_are_rejected_and_dead_lettered
     assert again.rejected == 1 and len(await rows(rt, "SELECT * FROM ingest_dead_letters")) == 3
 
 
+async def test_a_value_too_big_for_an_index_is_refused_alone(rt):
+    # no index of the schema can be overflowed by a valid event; this test's own index can ("index row
+    # size exceeds maximum", a program limit): the refusal must stay with its event
+    async with rt.pool.connection() as conn:
+        await conn.execute("CREATE INDEX test_big ON conversation_messages (content)")
+    big = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000))  # ~9 KB, incompressible
+    report = await IngestService(rt).ingest([f.model("m1"), f.message("m1", content=big), f.message("m1", dt=1)])
+    assert (report.accepted, report.rejected) == (2, 1)
+    assert report.rejections[0].where == "event 2" and "refused by the database" in report.rejections[0].reason
+
+
+async def test_a_line_that_is_not_text_is_rejected(rt):
+    report = await IngestService(rt).ingest_lines([TICK, 42], source="odd")  # type: ignore[list-item]
+    assert report.rejected == 2  # the tick's symbol is unknown here
+    assert [(r.where, r.reason) for r in report.rejections if r.event_type is None] == [
+        ("line 2", "not a line of text: int")]
+
+
 # ------------------------------------------------------------------------------------- long lines and dead letters
 
 def test_the_splitter_skips_an_overlong_line_to_the_next_newline():

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from nof0.ingest.events import EVENT_TYPES, ConversationMessage, Event, EventError, Fill, PriceTick, check_event
-from nof0.ingest.shape import check_builtins, check_shape, deep_field
+from nof0.ingest.shape import check_builtins, check_shape, container_fields, deep_field
 
 __all__ = ["Rejection", "Rejected", "decode_line", "validate_event", "encode_event"]
 
@@ -29,8 +29,10 @@ _MISSING = re.compile(r"^Object missing required field `([^`]*)`$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `([^`]*)`$")
 _PATH_TOKEN = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 _RAW_LIMIT = 200  # characters of a value quoted back in a message
-# Decoded lines of these hot types need no check beyond their field types (JSON cannot carry NaN).
+# Decoded lines of these hot types need no check beyond their field types (JSON cannot carry NaN)...
 _NO_CHECK = (PriceTick, Fill, ConversationMessage)
+# ... and these have no free-form JSON either (whose depth is checked)
+_PLAIN = frozenset(t for t in _NO_CHECK if not container_fields(t))
 
 # msgspec's wording for our constrained types -> what the producer should do about it
 _FRIENDLY = (
@@ -174,6 +176,8 @@ def decode_line(raw: bytes | str, line: int | None) -> Event:
             raise Rejected(Rejection(line, None, None, None, f"not valid JSON: {exc}", _text(raw))) from None
         # JSON text cannot hold a lone surrogate (the decoder refuses it) and holds a NUL only as \u0000
         nul = (b"\\u0000" if isinstance(raw, bytes) else "\\u0000") in raw
+        if not nul and type(ev) in _PLAIN:
+            return ev  # a tick: typed fields only, nothing free-form, no cross-field rule
         return _checked(ev, line, _text(raw), check=_needs_check(ev), strings=nul)
     except Rejected:
         raise

@@ -416,6 +416,8 @@ def check_event(ev: Any) -> None:
     elif isinstance(ev, EquitySnapshot) and ev.equity_usd != 0 and abs(ev.equity_usd) < TINY_AMOUNT:
         raise EventError("equity_usd", ev.equity_usd, f"must be 0 or at least {TINY_AMOUNT:g} in magnitude")
     elif isinstance(ev, Position):
+        if ev.updated_ts_ms is not None and ev.updated_ts_ms < ev.entry_ts_ms:
+            raise EventError("updated_ts_ms", ev.updated_ts_ms, f"is before entry_ts_ms {ev.entry_ts_ms}")
         _check_position_metadata(ev)
     elif isinstance(ev, DecisionCycle):
         _check_decisions(ev.decisions)

@@ -72,7 +72,8 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 )
 
 # Errors an event's data can cause in Postgres (as opposed to a lost connection): isolate the event.
-_DATA_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
+# Program limits (an index row too large, ...) are data errors too: one value too big for the server.
+_DATA_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded)
 
 
 
@@ -252,6 +253,9 @@ def _decode(pair: tuple[int, str | bytes | OverlongLine], where: str | None = No
     where = where or f"line {line_no}"
     if isinstance(raw, OverlongLine):
         return _overlong(line_no, where, raw.length, raw.limit, raw.head, raw.md5)
+    if not isinstance(raw, (str, bytes)):
+        return Rejection(line_no, None, None, None, f"not a line of text: {type(raw).__name__}", repr(raw),
+                         where=where)
     if len(raw) > MAX_LINE_BYTES:  # an in-process caller's line, held whole already: the same bound
         data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
         return _overlong(line_no, where, len(data), MAX_LINE_BYTES, data[:HEAD_BYTES], hashlib.md5(data).hexdigest())

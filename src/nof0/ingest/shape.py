@@ -11,11 +11,12 @@ Walks are iterative, so the checker itself never hits Python's recursion limit.
 from __future__ import annotations
 
 import re
+import typing
 from typing import Any, Iterator
 
 from nof0.ingest.events import EventError
 
-__all__ = ["MAX_DEPTH", "check_shape", "check_builtins", "deep_field"]
+__all__ = ["MAX_DEPTH", "check_shape", "check_builtins", "container_fields", "deep_field"]
 
 MAX_DEPTH = 32  # levels of objects and arrays inside one field (a venue's payloads use fewer than 6)
 
@@ -31,6 +32,26 @@ def _why(text: str) -> str | None:
     return f"contains a lone surrogate (\\u{ord(m.group()):04x}), which is not Unicode text"
 
 
+def _suspect(value: Any, strings: bool) -> bool:
+    """Fast check, no paths: is anything inside ``value`` nested too deeply or (with ``strings``) bad text?"""
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            if _BAD_CHAR.search(node):
+                return True
+            continue
+        if depth > MAX_DEPTH:
+            return True
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            if strings and isinstance(key, str) and _BAD_CHAR.search(key):
+                return True
+            if isinstance(child, (dict, list)) or (strings and isinstance(child, str)):
+                stack.append((child, depth + 1))
+    return False
+
+
 def _nodes(field: str, value: Any) -> Iterator[tuple[str, Any, int]]:
     """(path, node, depth) of ``value`` and everything inside it, depth first, without recursion."""
     stack = [(field, value, 0)]
@@ -44,8 +65,11 @@ def _nodes(field: str, value: Any) -> Iterator[tuple[str, Any, int]]:
 
 
 def _check_value(field: str, value: Any, strings: bool) -> None:
+    if not _suspect(value, strings):
+        return
+    # something is wrong: walk again, with paths, to name it
     for path, node, depth in _nodes(field, value):
-        if depth > MAX_DEPTH:
+        if isinstance(node, (dict, list)) and depth > MAX_DEPTH:
             raise EventError(field, f"<{depth}+ levels>", f"is nested deeper than {MAX_DEPTH} levels")
         if isinstance(node, dict) and strings:
             for key in node:
@@ -55,22 +79,45 @@ def _check_value(field: str, value: Any, strings: bool) -> None:
             raise EventError(path, node, why)
 
 
+_CONTAINER_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def container_fields(cls: type) -> tuple[str, ...]:
+    """The fields of an event type that can hold objects or arrays (free-form JSON)."""
+    if cls not in _CONTAINER_FIELDS:  # computed once per event type
+        hints = typing.get_type_hints(cls)
+        _CONTAINER_FIELDS[cls] = tuple(
+            name for name in cls.__struct_fields__  # type: ignore[attr-defined]
+            if re.search(r"\b(dict|list)\[", str(hints[name])))
+    return _CONTAINER_FIELDS[cls]
+
+
 def check_shape(ev: Any, *, strings: bool = True) -> None:
     """Raise :class:`EventError` for a field of ``ev`` nested too deeply or, with ``strings``, holding a
     NUL or a lone surrogate (in its own text or anywhere inside it, keys included)."""
-    for name in ev.__struct_fields__:
+    if strings:
+        for name in ev.__struct_fields__:
+            value = getattr(ev, name)
+            if isinstance(value, str):
+                if why := _why(value):
+                    raise EventError(name, value, why)
+            elif isinstance(value, (dict, list)):
+                _check_value(name, value, True)
+        return
+    for name in container_fields(type(ev)):  # the decoded hot path: only free-form JSON can nest
         value = getattr(ev, name)
-        if isinstance(value, str):
-            if strings and (why := _why(value)):
-                raise EventError(name, value, why)
-        elif isinstance(value, (dict, list)):
-            _check_value(name, value, strings)
+        if isinstance(value, (dict, list, tuple)):  # not None, not UNSET
+            _check_value(name, value, False)
 
 
 def check_builtins(doc: dict[str, Any]) -> None:
     """:func:`check_shape` for an event given as plain values (an in-process record, before conversion)."""
     for name, value in doc.items():
-        _check_value(name, value, True)
+        if isinstance(value, str):
+            if why := _why(value):
+                raise EventError(name, value, why)
+        elif isinstance(value, (dict, list)):
+            _check_value(name, value, True)
 
 
 def deep_field(raw: str) -> tuple[str | None, str | None]:
