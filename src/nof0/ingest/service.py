@@ -36,7 +36,7 @@ from nof0.ingest.lines import HEAD_BYTES, MAX_LINE_BYTES, OverlongLine
 from nof0.ingest.references import References
 from nof0.ingest.report import IngestReport
 from nof0.ingest.repository import insert_dead_letters
-from nof0.ingest.stage import Publisher, Staged, StageRejection
+from nof0.ingest.stage import Publisher, Staged
 from nof0.market.pipeline import stage_market_meta, stage_symbols
 from nof0.obs.logging import get_logger
 from nof0.prices.pipeline import stage_ticks
@@ -74,7 +74,6 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 # Errors an event's data can cause in Postgres (as opposed to a lost connection): isolate the event.
 # Program limits (an index row too large, ...) are data errors too: one value too big for the server.
 _DATA_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded)
-
 
 
 @dataclass(frozen=True, slots=True)
