@@ -76,3 +76,25 @@ def test_too_long_data_dir_is_refused_with_advice(tmp_path):
     deep = tmp_path / ("x" * 90)
     with pytest.raises(EmbeddedError, match="too long for a Unix socket.*NOF0_DATA_DIR"):
         EmbeddedPostgres(deep).start()
+
+
+def test_second_process_attaches_and_leaves_the_server_running(data_dir):
+    """`nof0 run` in one terminal, `nof0 import` or `doctor` in another: one Redis, stopped by the last."""
+    from nof0.embedded import EmbeddedRedis
+
+    first, second = EmbeddedRedis(data_dir), EmbeddedRedis(data_dir)
+    url = first.start()
+    user = redis.Redis.from_url(url)  # the first process's own connection (its runtime)
+    user.set("nof0:probe", "1")
+    try:
+        assert second.start() == url
+        second.stop()  # the second process exits while the first still uses the server
+        assert user.get("nof0:probe") == b"1"
+        pid = user.info("server")["process_id"]
+    finally:
+        user.close()
+    first.stop()
+    assert not (data_dir / "redis" / "redis.sock").exists()
+    assert (data_dir / "redis" / "nof0.rdb").exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
