@@ -161,7 +161,9 @@ class RetentionSettings(_Strict):
 
     enabled: bool = True
     price_ticks_days: RetentionDays = 30
-    decision_cycles_days: RetentionDays = 90
+    # 0 (keep) by default: archived cycles would stop counting in the public num_invocations and in
+    # the analytics' invocation and signal tables; set 90 (design 2.5) where those may be windowed
+    decision_cycles_days: RetentionDays = 0
     batch_rows: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 50_000  # rows per file and transaction
     max_batches_per_run: PosInt = 20  # per table: a backlog drains over several runs, never blocking the others
     archive_dir: str = ""  # empty: <data_dir>/archive

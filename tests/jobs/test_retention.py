@@ -34,6 +34,7 @@ def clock(rt) -> FixedClock:
 def archive(rt, tmp_path) -> Path:
     d = tmp_path / "cold"
     rt.config.root.jobs.retention.archive_dir = str(d)
+    rt.config.root.jobs.retention.decision_cycles_days = 90  # opt in (the shipped default keeps them)
     return d
 
 
