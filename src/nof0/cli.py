@@ -181,6 +181,7 @@ _EXTENSIONS: list[Callable[[Any], None]] = [
     __import__("nof0.api.commands", fromlist=["register"]).register,  # serve, parity
     __import__("nof0.analytics.commands", fromlist=["register"]).register,  # analytics, jobs
     __import__("nof0.ingest.commands", fromlist=["register"]).register,  # ingest, traders sync, import
+    __import__("nof0.jobs.commands", fromlist=["register"]).register,  # retention
 ]
 
 

@@ -152,12 +152,31 @@ class IngestSettings(_Strict):
     trades_stream_maxlen: PosInt = 100_000
 
 
+# retention ages in days; 0 keeps a table's rows forever
+RetentionDays = Annotated[int, msgspec.Meta(ge=0, le=36500)]
+
+
+class RetentionSettings(_Strict):
+    """Design 2.5 archival: rows older than N days go to gzip'd CSV files, then leave the table."""
+
+    enabled: bool = True
+    price_ticks_days: RetentionDays = 30
+    # 0 (keep) by default: archived cycles would stop counting in the public num_invocations and in
+    # the analytics' invocation and signal tables; set 90 (design 2.5) where those may be windowed
+    decision_cycles_days: RetentionDays = 0
+    batch_rows: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 50_000  # rows per file and transaction
+    max_batches_per_run: PosInt = 20  # per table: a backlog drains over several runs, never blocking the others
+    archive_dir: str = ""  # empty: <data_dir>/archive
+
+
 class JobSettings(_Strict):
     # at most half the TTL of the keys they publish (medium: leaderboard; long: analytics,
     # since-inception), so a published key never expires before the next run
     refresh_views_every: Duration = Duration(30)
     analytics_every: Duration = Duration(120)
     refresh_after_ingest: bool = True
+    retention_every: Duration = Duration(3600)
+    retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
 
 
 class LogSettings(_Strict):
@@ -310,6 +329,14 @@ class Config(msgspec.Struct, kw_only=True):
     def data_dir(self) -> Path:
         d = Path(self.root.data_dir)
         return d if d.is_absolute() else (Path.cwd() / d)
+
+    @property
+    def archive_dir(self) -> Path:
+        """Where the retention job writes its archives (``jobs.retention.archive_dir``)."""
+        d = self.root.jobs.retention.archive_dir
+        if not d:
+            return self.data_dir / "archive"
+        return Path(d) if Path(d).is_absolute() else (Path.cwd() / d)
 
 
 # --------------------------------------------------------------------------- loading

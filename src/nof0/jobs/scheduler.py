@@ -1,10 +1,12 @@
 """The in-service scheduler of design 2.3 and 2.5: view refresh and the analytics batch, on a timer and
-after ingest batches, one job at a time.
+after ingest batches, and retention on its timer; one job at a time.
 
 * **Timer.** ``refresh_views`` runs every ``jobs.refresh_views_every``, ``analytics`` every
   ``jobs.analytics_every``, counted from the end of the previous run. ``analytics`` runs at start-up
   (design 3.4 cold start: hydrate leaderboard and analytics, then write the caches). Since the
-  analytics job refreshes the views itself, a run of it also counts as a view refresh.
+  analytics job refreshes the views itself, a run of it also counts as a view refresh. ``retention``
+  runs every ``jobs.retention_every`` (first one cadence after start, so a restart never adds a
+  retention pass to the cold start); it is left out when ``jobs.retention.enabled`` is false.
 * **After ingest.** The ingestion service calls :meth:`Scheduler.on_committed` with the event types of
   each committed batch (when ``jobs.refresh_after_ingest``). Requests are coalesced: the first one
   schedules a run ``debounce_s`` later and the ones that follow join it, so a burst of batches gives
@@ -27,7 +29,7 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
 from nof0.jobs.runner import JobFn, JobOutcome, run_recorded
-from nof0.jobs.tasks import ANALYTICS, JOBS, REFRESH_VIEWS
+from nof0.jobs.tasks import ANALYTICS, JOBS, REFRESH_VIEWS, RETENTION
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
 
@@ -57,7 +59,10 @@ class Scheduler:
         settings = rt.config.root.jobs
         self.rt = rt
         self.jobs = dict(jobs or JOBS)
-        self.every_s = {REFRESH_VIEWS: float(settings.refresh_views_every), ANALYTICS: float(settings.analytics_every)}
+        if jobs is None and not settings.retention.enabled:
+            self.jobs.pop(RETENTION)
+        self.every_s = {REFRESH_VIEWS: float(settings.refresh_views_every), ANALYTICS: float(settings.analytics_every),
+                        RETENTION: float(settings.retention_every)}
         self.every_s.update(every_s or {})
         self.after_ingest = settings.refresh_after_ingest
         self.debounce_ms = int(debounce_s * 1000)

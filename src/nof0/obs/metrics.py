@@ -47,6 +47,10 @@ class Metrics:
             "nof0_analytics_models_total", "Models per analytics run by outcome (computed, skipped_locked, failed)",
             ["outcome"], registry=r,
         )
+        self.retention_rows = Counter(
+            "nof0_retention_archived_rows_total", "Rows archived to cold storage and deleted by the retention job",
+            ["table"], registry=r,
+        )
         self.job_requests = Counter(
             "nof0_job_requests_total", "Job run requests after ingest batches by outcome (queued, coalesced)",
             ["job", "outcome"], registry=r,

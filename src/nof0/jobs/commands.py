@@ -1,0 +1,52 @@
+"""``nof0 retention``: run the retention job (design 2.5 "Archival") once.
+
+It runs what the scheduler's ``retention`` job runs, recorded in ``job_runs`` like a scheduled run,
+and prints per table the rows archived and the files written. Exit code 1 when a batch failed (its
+rows stay in the table), 0 otherwise, also when ``jobs.retention.enabled`` is false (nothing runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from nof0.runtime import Runtime
+
+__all__ = ["register", "format_retention"]
+
+
+def register(sub: Any) -> None:
+    sub.add_parser(
+        "retention", help="archive old price ticks and decision cycles to gzip'd CSV, then delete them",
+    ).set_defaults(fn=cmd_retention)
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from nof0.cli import _with_runtime  # here, not at import: cli.py imports this module
+    from nof0.jobs.retention import RETENTION, retention_job
+    from nof0.jobs.runner import run_recorded
+
+    if not args.config_obj.root.jobs.retention.enabled:
+        print("retention is disabled (jobs.retention.enabled: false); nothing done", flush=True)
+        return 0
+
+    async def go(rt: Runtime) -> int:
+        outcome = await run_recorded(rt, RETENTION, retention_job)
+        print(format_retention(outcome.ok, outcome.duration_s, outcome.error, outcome.result), flush=True)
+        return 0 if outcome.ok else 1
+
+    return _with_runtime(args, go)
+
+
+def format_retention(ok: bool, seconds: float, error: str | None, summary: dict[str, Any] | None) -> str:
+    lines = [f"retention {'done' if ok else 'FAILED'} in {seconds:.2f} s"]
+    for t in (summary or {}).get("tables", []):
+        if t["status"] == "disabled":
+            lines.append(f"  {t['table']}: kept forever (days 0)")
+            continue
+        lines.append(f"  {t['table']}: {t['status']}, older than {t['days']} days; {t['rows']} rows archived"
+                     f" in {len(t['files'])} file(s)")
+        lines.extend(f"    {f}" for f in t["files"])
+    if error:
+        lines.append(f"  error: {error}")
+    return "\n".join(lines)
