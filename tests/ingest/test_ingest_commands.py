@@ -82,6 +82,8 @@ def test_traders_sync(etc_dir, pg_dsn, test_servers, redis_sync, redis_prefix):
     assert state[:3] == ("sim", "hyperliquid", 45.0)
     assert state[3] == {"after_loss": "15m", "after_close": "5m"} and state[4]["min_liquidity_usd"] == 1_000_000
     assert redis_sync.hget(f"{redis_prefix}:trader:trader_aggressive_short:state", "exchange_provider") == b"sim"
+    # a one-off load: the new models are on the leaderboard at once
+    assert redis_sync.zscore(f"{redis_prefix}:leaderboard", "trader_aggressive_short") == 0.0
     again = nof0(etc_dir, pg_dsn, test_servers.redis_url, "traders", "sync")
     assert "accepted 0, duplicates 4, rejected 0" in again.stdout.decode()
 

@@ -1,9 +1,9 @@
 """``nof0 ingest FILE|-``, ``nof0 traders sync`` (and, through the importer, ``nof0 import DIR``): thin
 commands over the ingestion service; cli.py hooks them in with one ``register``.
 
-``nof0 ingest`` prints a summary (accepted, duplicates, rejected) and the first rejections, then runs
-the jobs the load calls for (``nof0.ingest.followup``: views, leaderboard and since-inception caches,
-analytics of the models it touched). Exit status 1 when anything was rejected (the rejected lines are in
+``nof0 ingest`` (and ``nof0 traders sync``, ``nof0 import``) prints a summary (accepted, duplicates,
+rejected) and the first rejections, then runs the jobs the load calls for (``nof0.ingest.followup``:
+views, leaderboard and since-inception caches, analytics of the models it touched). Exit status 1 when anything was rejected (the rejected lines are in
 ``ingest_dead_letters``) or a job failed after the load was committed; 2 when the input cannot be read.
 """
 
@@ -80,7 +80,7 @@ def cmd_traders_sync(args: argparse.Namespace) -> int:
     async def go(rt: Runtime) -> int:
         report = await sync_traders(rt)
         print(f"traders: {len(rt.config.manager.traders)} in {rt.config.root.files.manager}")
-        return print_report(report)
+        return await finish_load(rt, "traders sync", report)
 
     return _with_runtime(args, go)
 
