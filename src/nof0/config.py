@@ -72,6 +72,7 @@ def parse_duration(value: Any) -> float:
 def _dec_hook(type_: type, obj: Any) -> Any:
     if type_ is Duration:
         return Duration(parse_duration(obj))
+    # msgspec's protocol: this exception type tells it the hook does not handle ``type_``
     raise NotImplementedError(f"no decoder for {type_}")
 
 
