@@ -9,6 +9,7 @@ from nof0.analytics.repository import list_since_inception
 from nof0.importer.snapshot import import_snapshot
 from nof0.ingest.followup import refresh_after_ingest
 from nof0.trades.payloads import trade_json
+from tests.api.conftest import clock_rt  # noqa: F401 - fixture
 from tests.conftest import FIXTURES
 
 
@@ -83,3 +84,15 @@ def _redis_state(r, prefix: str) -> dict:
                  "stream": r.xrange}[kind](key)
         out[key] = (kind, value)
     return out
+
+
+async def test_a_running_api_serves_an_import_at_once(clock_rt):
+    """The API's cached (empty) trades response is dropped when the load commits, not after its TTL."""
+    from tests.api.conftest import client_for
+
+    rt = clock_rt
+    async with client_for(rt) as client:
+        assert (await client.get("/api/trades")).json()["trades"] == []
+        assert (await refresh_after_ingest(rt, await import_snapshot(rt, FIXTURES))).ok
+        rt.clock.advance(2_000)  # past the API's one-second local freshness window
+        assert len((await client.get("/api/trades")).json()["trades"]) == 230
