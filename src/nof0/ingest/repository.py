@@ -4,7 +4,7 @@ A rejected event is kept with its raw text and the reason. The text is capped (i
 :data:`~nof0.ingest.lines.HEAD_BYTES` bytes and a note of its full length: a hostile line must not
 bloat the table) while ``raw_md5`` is the md5 of the whole text and unique, so a replayed bad line is
 recorded once. Whatever a producer sent is stored as valid text: NUL and lone surrogates, which Postgres
-text cannot hold, are written as ``\\u0000`` / ``\\udXXX`` escapes.
+text cannot hold, are written as ``\\u0000`` / ``\\udc80``-style escapes.
 """
 
 from __future__ import annotations
