@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from nof0.cache.keys import Keyspace
-from nof0.clock import Clock, SystemClock
+from nof0.kernel.clock import Clock, SystemClock
 from nof0.config import Config
 from nof0.db.pool import open_pool
 from nof0.embedded import EmbeddedPostgres, EmbeddedRedis

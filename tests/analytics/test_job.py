@@ -18,7 +18,7 @@ from nof0.analytics import job as job_module
 from nof0.analytics.job import run_analytics
 from nof0.analytics.metrics import compute_model_analytics, trade_facts_from_nof1
 from nof0.cache.guards import acquire_lock, release_lock
-from nof0.clock import FixedClock
+from nof0.kernel.clock import FixedClock
 from nof0.trades.payloads import trade_json
 from tests.analytics.seed import T0_MS, add_equity, add_model, add_trades, seed_arena
 from tests.conftest import FIXTURES

@@ -11,7 +11,7 @@ import pytest_asyncio
 import yaml
 
 from nof0.api.app import create_app
-from nof0.clock import FixedClock
+from nof0.kernel.clock import FixedClock
 from nof0.runtime import Runtime, open_redis
 from tests.conftest import ETC
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from nof0.ingest.events import (
+from nof0.kernel.events import (
     ConversationMessage, DecisionCycle, EquitySnapshot, Fill, ModelEvent, Position, PositionClose, PriceTick,
     SimBalance, SimOrder, SymbolEvent, Trade, TraderState,
 )

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nof0.ingest.decode import Rejected, decode_line, encode_event, validate_event
-from nof0.ingest.events import EVENT_TYPES, Fill, MarketMeta, PriceTick
+from nof0.kernel.decode import Rejected, decode_line, encode_event, validate_event
+from nof0.kernel.events import EVENT_TYPES, Fill, MarketMeta, PriceTick
 from tests.ingest.factories import T0, cycle, fill, tick
 
 META = json.loads((Path(__file__).parents[1] / "fixtures" / "hyperliquid-meta-and-asset-ctxs.json").read_text())

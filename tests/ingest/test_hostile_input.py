@@ -10,8 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from nof0.ingest.decode import Rejected, decode_line, validate_event
-from nof0.ingest.lines import HEAD_BYTES, LineSplitter, OverlongLine
+from nof0.kernel.decode import Rejected, decode_line, validate_event
+from nof0.kernel.lines import HEAD_BYTES, LineSplitter, OverlongLine
 from nof0.ingest.service import IngestService
 from nof0.jobs.views import refresh_views
 from nof0.traders.sync import sync_traders

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nof0.ingest.events import MarketMeta
+from nof0.kernel.events import MarketMeta
 from nof0.ingest.service import IngestService
 from nof0.trades.payloads import position_json, trade_json
 from tests.ingest import factories as f

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from nof0.cli import main
-from nof0.clock import FixedClock
+from nof0.kernel.clock import FixedClock
 from nof0.jobs.retention import RETENTION
 from nof0.jobs.runner import run_recorded
 from nof0.jobs.scheduler import Scheduler

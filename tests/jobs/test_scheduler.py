@@ -9,7 +9,7 @@ import json
 import psycopg
 import pytest
 
-from nof0.clock import FixedClock
+from nof0.kernel.clock import FixedClock
 from nof0.jobs.scheduler import Scheduler
 from nof0.jobs.tasks import ANALYTICS, JOBS, REFRESH_VIEWS
 from tests.analytics.seed import seed_arena

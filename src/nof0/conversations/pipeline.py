@@ -11,8 +11,8 @@ from psycopg import AsyncConnection
 from nof0.conversations import repository as repo
 from nof0.conversations.cache import publish_conversations, publish_last_decisions
 from nof0.db.arrays import last_by_key
-from nof0.ingest.events import ConversationMessage, DecisionCycle
-from nof0.ingest.stage import Staged
+from nof0.kernel.events import ConversationMessage, DecisionCycle
+from nof0.kernel.stage import Staged
 from nof0.runtime import Runtime
 
 __all__ = ["stage_messages", "stage_decision_cycles"]

@@ -25,8 +25,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 import msgspec
 
-from nof0.ingest.decode import Rejection
-from nof0.ingest.report import IngestReport
+from nof0.kernel.decode import Rejection
+from nof0.kernel.report import IngestReport
 from nof0.ingest.service import IngestService
 from nof0.runtime import Runtime
 from nof0.timefmt import s_to_ms

@@ -16,8 +16,8 @@ import sys
 from typing import Any
 
 from nof0.ingest.followup import refresh_after_ingest
-from nof0.ingest.lines import MAX_LINE_BYTES, file_lines, pipe_lines
-from nof0.ingest.report import IngestReport
+from nof0.kernel.lines import MAX_LINE_BYTES, file_lines, pipe_lines
+from nof0.kernel.report import IngestReport
 from nof0.runtime import Runtime
 
 __all__ = ["register", "print_report", "finish_load"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nof0.api.invalidate import invalidate_api_payloads
-from nof0.ingest.report import IngestReport
+from nof0.kernel.report import IngestReport
 from nof0.jobs.scheduler import ANALYTICS_EVENTS, VIEW_EVENTS
 from nof0.jobs.tasks import ANALYTICS, REFRESH_VIEWS, analytics_job, refresh_views_job
 from nof0.runtime import Runtime

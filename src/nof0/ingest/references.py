@@ -13,8 +13,8 @@ from typing import Any, Iterable
 from psycopg import AsyncConnection
 
 from nof0.config import Config
-from nof0.ingest.decode import Rejection
-from nof0.ingest.events import MarketMeta, ModelEvent, SymbolEvent, TraderState
+from nof0.kernel.decode import Rejection
+from nof0.kernel.events import MarketMeta, ModelEvent, SymbolEvent, TraderState
 from nof0.market.repository import list_known_symbols
 from nof0.traders.repository import list_known_models
 

@@ -1,7 +1,7 @@
 """SQL of ingestion itself: the dead-letter table ``ingest_dead_letters``. Never commits.
 
 A rejected event is kept with its raw text and the reason. The text is capped (its first
-:data:`~nof0.ingest.lines.HEAD_BYTES` bytes and a note of its full length: a hostile line must not
+:data:`~nof0.kernel.lines.HEAD_BYTES` bytes and a note of its full length: a hostile line must not
 bloat the table) while ``raw_md5`` is the md5 of the whole text and unique, so a replayed bad line is
 recorded once. Whatever a producer sent is stored as valid text: NUL and lone surrogates, which Postgres
 text cannot hold, are written as ``\\u0000`` / ``\\udc80``-style escapes.
@@ -14,8 +14,8 @@ from typing import Any, Sequence
 
 from psycopg import AsyncConnection
 
-from nof0.ingest.decode import Rejection
-from nof0.ingest.lines import HEAD_BYTES
+from nof0.kernel.decode import Rejection
+from nof0.kernel.lines import HEAD_BYTES
 
 __all__ = ["insert_dead_letters", "list_dead_letters", "storable_text", "capped_raw"]
 

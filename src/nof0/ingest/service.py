@@ -31,12 +31,12 @@ import psycopg
 from psycopg import AsyncConnection
 
 from nof0.conversations.pipeline import stage_decision_cycles, stage_messages
-from nof0.ingest.decode import Rejected, Rejection, decode_line, encode_event, validate_event
-from nof0.ingest.lines import HEAD_BYTES, MAX_LINE_BYTES, OverlongLine
+from nof0.kernel.decode import Rejected, Rejection, decode_line, encode_event, validate_event
+from nof0.kernel.lines import HEAD_BYTES, MAX_LINE_BYTES, OverlongLine
 from nof0.ingest.references import References
-from nof0.ingest.report import IngestReport
+from nof0.kernel.report import IngestReport
 from nof0.ingest.repository import insert_dead_letters
-from nof0.ingest.stage import Publisher, Staged
+from nof0.kernel.stage import Publisher, Staged
 from nof0.market.pipeline import stage_market_meta, stage_symbols
 from nof0.obs.logging import get_logger
 from nof0.prices.pipeline import stage_ticks

@@ -11,8 +11,8 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from nof0.db.arrays import last_by_key
-from nof0.ingest.events import AssetCtx, MarketMeta, SymbolEvent, UniverseEntry
-from nof0.ingest.stage import Staged
+from nof0.kernel.events import AssetCtx, MarketMeta, SymbolEvent, UniverseEntry
+from nof0.kernel.stage import Staged
 from nof0.market import repository as repo
 from nof0.market.cache import publish_market
 from nof0.runtime import Runtime

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from psycopg import AsyncConnection
 
-from nof0.ingest.events import PriceTick
-from nof0.ingest.stage import Staged
+from nof0.kernel.events import PriceTick
+from nof0.kernel.stage import Staged
 from nof0.prices import repository as repo
 from nof0.prices.cache import publish_prices
 from nof0.runtime import Runtime

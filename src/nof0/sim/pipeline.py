@@ -9,8 +9,8 @@ from typing import Any, Callable
 
 from psycopg import AsyncConnection
 
-from nof0.ingest.events import SimBalance, SimOrder
-from nof0.ingest.stage import Staged
+from nof0.kernel.events import SimBalance, SimOrder
+from nof0.kernel.stage import Staged
 from nof0.runtime import Runtime
 from nof0.sim import repository as repo
 from nof0.sim.cache import publish_balances, publish_orders

@@ -14,8 +14,8 @@ from typing import Any
 from msgspec import UNSET
 from psycopg import AsyncConnection
 
-from nof0.ingest.events import ModelEvent, TraderState
-from nof0.ingest.stage import Staged
+from nof0.kernel.events import ModelEvent, TraderState
+from nof0.kernel.stage import Staged
 from nof0.runtime import Runtime
 from nof0.timefmt import s_to_dt
 from nof0.trades.pipeline import refold_stale_books

@@ -13,8 +13,8 @@ from typing import Any
 import msgspec
 
 from nof0.config import Config
-from nof0.ingest.events import ModelEvent, TraderState
-from nof0.ingest.report import IngestReport
+from nof0.kernel.events import ModelEvent, TraderState
+from nof0.kernel.report import IngestReport
 from nof0.ingest.service import IngestService
 from nof0.runtime import Runtime
 

@@ -30,7 +30,7 @@ from typing import Any, Iterable
 
 import msgspec
 
-from nof0.ingest.events import Fill
+from nof0.kernel.events import Fill
 from nof0.trades.payloads import signed_quantity
 from nof0.trades.rows import closed_trade_row, derived_id
 

@@ -70,7 +70,7 @@ def position_json(row: Mapping[str, Any], mark_price: float | None) -> dict[str,
     (the position is then shown flat). Extra facts kept in ``metadata`` (risk_usd, closed_pnl,
     liquidation_price, tp/sl oids, ...) are passed through, after the computed fields: a metadata key
     never replaces a value computed from the row and the mark (ingest refuses such keys, see
-    ``nof0.ingest.events.RESERVED_POSITION_METADATA``; rows stored before that are shown right too).
+    ``nof0.kernel.events.RESERVED_POSITION_METADATA``; rows stored before that are shown right too).
     """
     meta = dict(row.get("metadata") or {})
     mark = mark_price if mark_price is not None else row["entry_price"]

@@ -22,8 +22,8 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from nof0.db.arrays import last_by_key
-from nof0.ingest.events import EquitySnapshot, Fill, Trade
-from nof0.ingest.stage import Staged
+from nof0.kernel.events import EquitySnapshot, Fill, Trade
+from nof0.kernel.stage import Staged
 from nof0.runtime import Runtime
 from nof0.timefmt import s_to_ms
 from nof0.trades import repository as repo

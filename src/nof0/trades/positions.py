@@ -3,7 +3,7 @@ position and position_close events happens in its transaction; the positions has
 and the trades stream learn after commit.
 
 * ``position``: open or adjust by id. A position's states are versioned
-  (:func:`nof0.ingest.events.position_version`): a state replaces the stored one only when it is newer,
+  (:func:`nof0.kernel.events.position_version`): a state replaces the stored one only when it is newer,
   so adjustments arriving in any order leave the newest, and a replayed state is a duplicate.
 * A model holds **one open position per symbol** (nof1 and Hyperliquid keep one position per symbol per
   account, and the positions hash is keyed by symbol): a position that would be a second open one on
@@ -22,9 +22,9 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from nof0.ingest.decode import encode_event
-from nof0.ingest.events import Position, PositionClose, position_version
-from nof0.ingest.stage import Staged, StageRejection
+from nof0.kernel.decode import encode_event
+from nof0.kernel.events import Position, PositionClose, position_version
+from nof0.kernel.stage import Staged, StageRejection
 from nof0.runtime import Runtime
 from nof0.trades import repository as repo
 from nof0.trades.cache import TradeChange

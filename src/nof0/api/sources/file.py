@@ -22,7 +22,7 @@ from nof0.api.errors import NotFound, Unavailable
 from nof0.api.payload import Payload
 from nof0.api.sources import ALL_VARIANT
 from nof0.api.spec import EndpointSpec
-from nof0.clock import Clock
+from nof0.kernel.clock import Clock
 from nof0.config import TTLClasses
 
 __all__ = ["FileSource"]

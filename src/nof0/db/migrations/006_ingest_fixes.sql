@@ -1,7 +1,7 @@
 -- 006_ingest_fixes: position versions, the dead letters' md5 of the whole line, and the origin of rows derived before a rollback of 003 (additive).
 -- depends: 003_ingest
 
--- A position event's version (nof0.ingest.events.position_version): the time the state was observed
+-- A position event's version (nof0.kernel.events.position_version): the time the state was observed
 -- (default its entry time) and, between different states of one millisecond, the md5 of the state's
 -- canonical JSON. A state replaces the stored one only when its version is greater. Rows written
 -- before this migration have none and count as older than any version.

@@ -10,16 +10,17 @@ position on a symbol): it returns them as rejections and the service records the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from psycopg import AsyncConnection
 
-from nof0.runtime import Runtime
+if TYPE_CHECKING:  # the kernel sits below the composition root; only the type is needed here
+    from nof0.runtime import Runtime
 
 __all__ = ["Staged", "Publisher", "StageRejection"]
 
 # publisher(rt, conn, items): reads the committed truth through ``conn`` and writes Redis.
-Publisher = Callable[[Runtime, AsyncConnection, list[Any]], Awaitable[None]]
+Publisher = Callable[["Runtime", AsyncConnection, list[Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)

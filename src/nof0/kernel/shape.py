@@ -14,7 +14,7 @@ import re
 import typing
 from typing import Any, Iterator
 
-from nof0.ingest.events import EventError
+from nof0.kernel.events import EventError
 
 __all__ = ["MAX_DEPTH", "check_shape", "check_builtins", "container_fields", "deep_field"]
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import msgspec
 
-from nof0.ingest.events import EVENT_TYPES, ConversationMessage, Event, EventError, Fill, PriceTick, check_event
-from nof0.ingest.shape import check_builtins, check_shape, container_fields, deep_field
+from nof0.kernel.events import EVENT_TYPES, ConversationMessage, Event, EventError, Fill, PriceTick, check_event
+from nof0.kernel.shape import check_builtins, check_shape, container_fields, deep_field
 
 __all__ = ["Rejection", "Rejected", "decode_line", "validate_event", "encode_event"]
 

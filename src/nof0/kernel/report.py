@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nof0.ingest.decode import Rejection
+from nof0.kernel.decode import Rejection
 
 __all__ = ["IngestReport"]
 
