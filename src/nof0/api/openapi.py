@@ -63,6 +63,17 @@ _ANALYTICS = _obj({"id": _STR, "model_id": _STR, "updated_at": _SECONDS},
                   additionalProperties=True)
 
 
+_TRADER = _obj({
+    "id": _STR, "name": _STR,
+    "status": {"enum": ["running", "paused", None], "description": "null: not traded here (e.g. imported)"},
+    "pause_until": _nullable(_SECONDS), "last_decision_at": _nullable(_SECONDS),
+    "next_decision_at": _nullable(_SECONDS), "decision_interval_s": _nullable(_NUM),
+    "last_cycle_number": _nullable(_INT), "llm_model": _nullable(_STR), "exchange_provider": _nullable(_STR),
+    "market_provider": _nullable(_STR), "allocation_pct": _nullable(_NUM),
+    "budget": {"description": "LLM budget used; null until recorded"},
+})
+
+
 def _with_time(props: dict[str, Any]) -> dict[str, Any]:
     return _obj({**props, "serverTime": _MS})
 
@@ -132,6 +143,8 @@ def openapi_document() -> dict[str, Any]:
                 {"conversations": {"type": "array", "items": _obj({"model_id": _STR, "messages": {
                     "type": "array", "items": _obj({"role": {"enum": ["system", "user", "assistant"]},
                                                     "content": _STR, "timestamp": _nullable(_SECONDS)})}})}})),
+            "/api/traders": _get("Each model's trader status (not a nof1 endpoint; docs/api.md)", _with_time(
+                {"traders": {"type": "array", "items": _TRADER}})),
             "/healthz": {"get": {"summary": "The process answers", "responses": {"200": {"description": "alive"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics (docs/metrics.md)", "responses": {
                 "200": {"description": "text exposition format", "content": {"text/plain": {}}}}}},
