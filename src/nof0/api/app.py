@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from nof0.api import routes
 from nof0.api.cors import CorsMiddleware
+from nof0.api.dashboard import dashboard_routes
 from nof0.api.errors import ApiError
 from nof0.api.fast import FastPath
 from nof0.api.responses import as_api_error, error_response, json_response
@@ -65,6 +66,7 @@ def create_app(rt: Runtime) -> Starlette:
         Route("/readyz", routes.readyz, methods=["GET"]),
         Route("/openapi.json", routes.openapi_json, methods=["GET"]),
         Route("/metrics", routes.metrics, methods=["GET"]),
+        *dashboard_routes(),
     ]
     return ArenaApp(
         state,

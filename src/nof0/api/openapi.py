@@ -151,6 +151,11 @@ def openapi_document() -> dict[str, Any]:
             "/readyz": {"get": {"summary": "Postgres and Redis reachable, migrations current", "responses": {
                 "200": {"description": "ready"},
                 "503": {"description": "not ready; reason names each failed check"}}}},
+            "/": {"get": {"summary": "The arena dashboard (HTML; reads the endpoints above)", "responses": {
+                "200": {"description": "the page", "content": {"text/html": {}}}}}},
+            "/dashboard/{name}": {"get": {"summary": "The dashboard's stylesheet and scripts", "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": _STR}], "responses": {
+                "200": {"description": "the file"}, "404": {"description": "no such file"}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
         },
     }
