@@ -213,6 +213,14 @@ class LLMModel(_Strict):
     provider_model: str
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] = 0.7
     max_tokens: PosInt = 4096
+    # USD per million tokens, for the cost recorded with every call (llm_calls) and the USD budgets
+    input_usd_per_mtok: NonNegFloat = 0
+    output_usd_per_mtok: NonNegFloat = 0
+    # ask for response_format json_object; a gateway that refuses it is asked again without it
+    structured_output: bool = True
+    # overrides of the gateway settings for this model (empty: the file's own)
+    base_url: str = ""
+    api_key: str = ""
 
 
 class LLMConfig(_Strict):
@@ -220,6 +228,8 @@ class LLMConfig(_Strict):
     api_key: str = ""
     timeout: Duration = Duration(60)
     max_retries: NonNegInt = 3
+    retry_backoff: Duration = Duration(1)  # first retry's wait; doubles each retry, with jitter
+    retry_backoff_max: Duration = Duration(30)
     default_model: str = ""
     models: dict[str, LLMModel] = msgspec.field(default_factory=dict)
 
@@ -262,6 +272,13 @@ class TraderConfig(_Strict):
     auto_start: bool = True
     risk_params: RiskParams = msgspec.field(default_factory=RiskParams)
     cooldown: dict[str, Any] = msgspec.field(default_factory=dict)
+    # daily model budget (UTC day, from llm_calls, so it survives restarts); 0 means no limit
+    daily_budget_usd: NonNegFloat = 0
+    daily_budget_tokens: NonNegInt = 0
+    # knobs of a built-in strategy (model: strategy:NAME), e.g. leverage, max_hold; see docs/traders.md
+    strategy_params: dict[str, Any] = msgspec.field(default_factory=dict)
+    # symbols this trader may trade (empty: executor.yaml allowed_symbols)
+    allowed_symbols: list[str] = msgspec.field(default_factory=list)
 
 
 class ManagerSettings(_Strict):
@@ -468,6 +485,20 @@ def _check_cross_references(cfg: Config, base: Path) -> None:
                 f"trader {trader.id!r} names unknown market provider {trader.market_provider!r}"
                 f" (known in {cfg.root.files.market}: {', '.join(sorted(cfg.market.providers)) or 'none'})",
             )
+        model = trader.model or cfg.llm.default_model
+        if not model.startswith("strategy:") and model not in cfg.llm.models:
+            raise ConfigError(
+                manager_file, f"{where}.model",
+                f"trader {trader.id!r} names unknown model {model!r} (a key of {cfg.root.files.llm} models:"
+                f" {', '.join(sorted(cfg.llm.models)) or 'none'}; or a built-in strategy such as strategy:momentum)",
+            )
+        for name, value in trader.cooldown.items():
+            if name not in ("after_loss", "after_close"):
+                raise ConfigError(manager_file, f"{where}.cooldown.{name}", "unknown key (after_loss, after_close)")
+            try:
+                parse_duration(value)
+            except ValueError as exc:
+                raise ConfigError(manager_file, f"{where}.cooldown.{name}", str(exc)) from None
     ds_file = cfg.path
     from nof0.endpoints import ENDPOINTS  # local: endpoint names live with the API contract
 

@@ -18,7 +18,8 @@ __all__ = ["ensure_conversations", "insert_messages", "list_recent_messages", "u
 
 _CYCLE_TYPES = {
     "model_id": "text", "cycle_number": "int", "prompt_digest": "text", "cot_trace": "text", "decisions": "jsonb",
-    "success": "bool", "error_message": "text", "executed_at": "timestamptz",
+    "success": "bool", "error_message": "text", "executed_at": "timestamptz", "cot_trace_summary": "text",
+    "template_digest": "text", "run_id": "text", "finished_at": "timestamptz",
 }
 _UPSERT_CYCLES = upsert_sql("decision_cycles", _CYCLE_TYPES, "model_id, cycle_number", returning="t.model_id")
 
@@ -88,7 +89,7 @@ async def list_last_decisions(conn: AsyncConnection, model_ids: Sequence[str]) -
     cur = await conn.execute(
         """
         SELECT DISTINCT ON (model_id) model_id, cycle_number, prompt_digest, cot_trace, decisions, success,
-               error_message, executed_at
+               error_message, executed_at, cot_trace_summary, template_digest, run_id, finished_at
           FROM decision_cycles WHERE model_id = ANY(%b::text[])
          ORDER BY model_id, executed_at DESC, cycle_number DESC
         """,
