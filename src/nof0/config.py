@@ -145,6 +145,7 @@ class ApiSettings(_Strict):
     data_sources: dict[str, DataSource] = msgspec.field(default_factory=dict)
     file_dir: str = ""
     gzip_min_bytes: NonNegInt = 1024
+    conversation_cycles: PosInt = 25  # decision cycles per model in /api/conversations
 
 
 class IngestSettings(_Strict):
@@ -244,6 +245,10 @@ class ExecutorConfig(_Strict):
     decision_timeout: Duration = Duration(60)
     max_concurrent_decisions: PosInt = 1
     allowed_symbols: list[str] = msgspec.field(default_factory=list)
+    # the candle series of the context: intraday (the prompt's recent series) and longer-term
+    intraday_interval: Literal["1m", "3m", "5m", "15m", "30m", "1h"] = "3m"
+    longterm_interval: Literal["1h", "2h", "4h", "8h", "12h", "1d"] = "4h"
+    candle_lookback: Annotated[int, msgspec.Meta(ge=60, le=5000)] = 100
 
 
 class RiskParams(_Strict):

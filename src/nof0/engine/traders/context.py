@@ -9,8 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from nof0.engine.market import indicators as ind
 from nof0.engine.market.provider import Candle
+
+try:  # the market engine's indicators (numpy); the stand-in until they are on main
+    from nof0.engine.market import indicators as ind
+except ImportError:  # pragma: no cover - depends on what is merged
+    from nof0.engine.traders import _indicators as ind  # type: ignore[no-redef]
 
 __all__ = ["Indicators", "SymbolView", "PositionView", "AccountView", "Limits", "DecisionContext",
            "indicators_from_candles", "SERIES_LEN"]
@@ -43,8 +47,16 @@ class Indicators:
     rsi14_series: tuple[float | None, ...] = ()
 
 
-def _last(xs: Sequence[float | None], back: int = 0) -> float | None:
-    return xs[-1 - back] if len(xs) > back else None
+def _value(v) -> float | None:
+    return None if v is None or v != v else float(v)  # None or NaN: not defined yet
+
+
+def _last(xs, back: int = 0) -> float | None:
+    return _value(xs[-1 - back]) if len(xs) > back else None
+
+
+def _tail(xs) -> tuple[float | None, ...]:
+    return tuple(_value(v) for v in list(xs)[-SERIES_LEN:])
 
 
 def indicators_from_candles(interval: str, candles: Sequence[Candle]) -> Indicators:
@@ -57,13 +69,12 @@ def indicators_from_candles(interval: str, candles: Sequence[Candle]) -> Indicat
     m, s, h = ind.macd(closes, 12, 26, 9)
     r7, r14 = ind.rsi(closes, 7), ind.rsi(closes, 14)
     a3, a14 = ind.atr(highs, lows, closes, 3), ind.atr(highs, lows, closes, 14)
-    tail = slice(-SERIES_LEN, None)
     return Indicators(
         interval=interval, close=closes[-1], ema20=_last(e20), ema50=_last(e50), macd=_last(m),
         macd_signal=_last(s), macd_hist=_last(h), prev_macd_hist=_last(h, 1), rsi7=_last(r7), rsi14=_last(r14),
         prev_rsi7=_last(r7, 1), atr3=_last(a3), atr14=_last(a14), volume=candles[-1].v,
-        closes=tuple(closes[tail]), ema20_series=tuple(e20[tail]), macd_series=tuple(m[tail]),
-        rsi7_series=tuple(r7[tail]), rsi14_series=tuple(r14[tail]),
+        closes=tuple(closes[-SERIES_LEN:]), ema20_series=_tail(e20), macd_series=_tail(m),
+        rsi7_series=_tail(r7), rsi14_series=_tail(r14),
     )
 
 

@@ -1,7 +1,7 @@
-"""Technical indicators for the executor's context (engine.md "Prompts": EMA20/50, MACD 12/26/9,
-RSI 7/14, ATR 3/14). Plain Python over lists of floats, oldest first; each returns the whole series
-(same length as the input, ``None`` while the indicator warms up), so a prompt can quote the last few
-values and a strategy can look one step back.
+"""Stand-in for ``nof0.engine.market.indicators`` until the market engine's module is on main: the
+same signatures (``ema(values, n)``, ``macd(values, fast, slow, signal)``, ``rsi(values, n)``,
+``atr(high, low, close, n)``), plain Python, each returning the whole series (``None`` while the
+indicator warms up). ``context`` prefers the market engine's module when it is importable.
 """
 
 from __future__ import annotations
