@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +16,8 @@ from nof0.analytics.metrics import (
     compute_model_analytics,
     trade_facts_from_nof1,
 )
+from tests.conftest import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "nof1-2025-10-26"
 NOW_S = 1761452291.59581
 
 TRADE_TABLES = (

@@ -1,6 +1,6 @@
 """Trade, signal and invocation analytics of one model, in nof1's ModelAnalytics shape.
 
-This module holds the arithmetic behind ``GET /api/analytics`` (``shared/design/nof1-api.md``,
+This module holds the arithmetic behind ``GET /api/analytics`` (the design's ``nof1-api.md``,
 "ModelAnalytics"): it turns a model's closed trades, decisions, invocation times, position history and
 equity curve into the seven breakdown tables. It is pure: no database, no Redis, no clock (the caller
 passes ``now_s``), so the analytics batch job and the tests run the same code.

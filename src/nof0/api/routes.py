@@ -90,6 +90,10 @@ async def conversations(request: Request) -> Response:
     return await _serve(request, "conversations")
 
 
+async def traders(request: Request) -> Response:
+    return await _serve(request, "traders")
+
+
 async def healthz(request: Request) -> Response:
     return json_response({"status": "ok"}, headers={"cache-control": "no-store"})
 
@@ -119,4 +123,5 @@ ENDPOINT_HANDLERS = {
     "leaderboard": leaderboard,
     "analytics": analytics,
     "conversations": conversations,
+    "traders": traders,
 }
