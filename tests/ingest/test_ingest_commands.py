@@ -80,7 +80,8 @@ def test_traders_sync(etc_dir, pg_dsn, test_servers, redis_sync, redis_prefix):
                              " FROM trader_state WHERE trader_id = 'trader_aggressive_short'").fetchone()
     assert name == "Aggressive Short" and cfg["model"] == "deepseek-chat" and cfg["risk_params"]["max_positions"] == 3
     assert state[:3] == ("sim", "hyperliquid", 45.0)
-    assert state[3] == {"after_loss": "15m", "after_close": "5m"} and state[4]["min_liquidity_usd"] == 1_000_000
+    assert state[3] == {} and state[4]["cooldown"] == {"after_loss": "15m", "after_close": "5m"}
+    assert state[4]["min_liquidity_usd"] == 1_000_000
     assert redis_sync.hget(f"{redis_prefix}:trader:trader_aggressive_short:state", "exchange_provider") == b"sim"
     # a one-off load: the new models are on the leaderboard at once
     assert redis_sync.zscore(f"{redis_prefix}:leaderboard", "trader_aggressive_short") == 0.0

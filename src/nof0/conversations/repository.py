@@ -14,7 +14,7 @@ from psycopg import AsyncConnection
 from nof0.db.arrays import unnest_params, upsert_sql
 
 __all__ = ["ensure_conversations", "insert_messages", "list_recent_messages", "upsert_decision_cycles",
-           "list_last_decisions"]
+           "list_last_decisions", "get_cycle_stats"]
 
 _CYCLE_TYPES = {
     "model_id": "text", "cycle_number": "int", "prompt_digest": "text", "cot_trace": "text", "decisions": "jsonb",
@@ -96,3 +96,16 @@ async def list_last_decisions(conn: AsyncConnection, model_ids: Sequence[str]) -
         (list(model_ids),),
     )
     return await cur.fetchall()
+
+
+async def get_cycle_stats(conn: AsyncConnection, model_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per model: its highest cycle number, its number of cycles and its first cycle's time (a restarted
+    manager continues the numbering and the minutes since start from these)."""
+    cur = await conn.execute(
+        """
+        SELECT model_id, max(cycle_number) AS last_cycle, count(*) AS cycles, min(executed_at) AS first_at
+          FROM decision_cycles WHERE model_id = ANY(%b::text[]) GROUP BY model_id
+        """,
+        (list(model_ids),),
+    )
+    return {r["model_id"]: r for r in await cur.fetchall()}
