@@ -16,6 +16,7 @@ from nof0.engine.market.provider import AssetContext, AssetInfo, Candle, MarketS
 from nof0.engine.market.state import MarketState
 from nof0.engine.traders.executor import cloid_for
 from nof0.engine.traders.manager import Manager
+from nof0.engine.traders.runtime_state import ms_to_dt
 from nof0.ingest.service import IngestService
 from nof0.kernel.clock import FixedClock
 from nof0.kernel.events import SymbolEvent, TraderState
@@ -155,8 +156,7 @@ async def test_scripted_session_leaves_every_row_and_key(rt, gateway, redis_sync
     assert tr.cooldowns["BTC"]["until_ms"] == state["cooldown"]["symbols"]["BTC"]["until_ms"]
     # a pause written by another process (nof0 traders pause) is honoured before the cycle
     await ingest.ingest([TraderState(trader_id="t1", exchange_provider="sim", market_provider="hyperliquid",
-                                     pause_until=tr.cooldowns and __import__("datetime").datetime.fromtimestamp(
-                                         (T0 + 30 * MIN) / 1000, tz=__import__("datetime").timezone.utc))])
+                                     pause_until=ms_to_dt(T0 + 30 * MIN))])
     assert await again.run_due(T0 + 6 * MIN) == [] and tr.status == "paused"
     gateway.push({"kind": "ok", "content": HOLD})
     clock.value = T0 + 31 * MIN
