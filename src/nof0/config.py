@@ -92,7 +92,8 @@ Unit = Annotated[float, msgspec.Meta(ge=0, le=1)]
 PosFloat = Annotated[float, msgspec.Meta(gt=0)]
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
 # the key-safe set of nof0.cache.keys: trader ids become model ids and Redis key parts
-Ident = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._@/-]{1,64}$")]
+# \A and \Z, never ^ and $ ($ matches before a final newline): the same full match as cache.keys
+Ident = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9._@/-]{1,64}\Z")]
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

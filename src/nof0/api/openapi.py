@@ -125,7 +125,7 @@ def openapi_document() -> dict[str, Any]:
                 params=[_int_query("limit", "at most this many models", 1)]),
             "/api/account-totals": _get("Hourly account series per model since its inception", _with_time(
                 {"accountTotals": {"type": "array", "items": _ACCOUNT_RECORD}, "lastHourlyMarkerRead": _INT}),
-                params=[_int_query("lastHourlyMarker", "only records with a greater hourly marker", 0)]),
+                params=[_int_query("lastHourlyMarker", "only records from this hourly marker on, this one included", 0)]),
             "/api/trades": _get("Closed trades, newest exit first (each model's latest 100)", _with_time(
                 {"trades": {"type": "array", "items": _TRADE}})),
             "/api/since-inception-values": _get("Starting capital and inception per model", _with_time(

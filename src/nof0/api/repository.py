@@ -180,7 +180,8 @@ async def list_hourly_account_series(conn: AsyncConnection) -> list[Row]:
             WINDOW w AS (PARTITION BY model_id ORDER BY ts_ms ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         )
         SELECT DISTINCT ON (hourly_marker, model_id)
-               model_id, ts_ms, equity_usd, realized_pnl, unrealized_pnl, capital, hourly_marker, minute_marker,
+               model_id, ts_ms, equity_usd, realized_pnl, unrealized_pnl, capital, inception_ms, hourly_marker,
+               minute_marker,
                (CASE WHEN n_returns >= 2 AND sd_r > 0 THEN mean_r / sd_r ELSE 0 END)::double precision AS sharpe
           FROM running
          ORDER BY hourly_marker, model_id, ts_ms DESC

@@ -41,6 +41,9 @@ class Metrics:
         self.ingest_events = Counter(
             "nof0_ingest_events_total", "Ingested events by type and outcome", ["type", "outcome"], registry=r
         )
+        self.ingest_batch_splits = Counter(
+            "nof0_ingest_batch_splits_total", "Ingest batches the database refused, retried in halves", registry=r
+        )
         self.refresh_views = Counter(
             "nof0_refresh_views_total", "refresh_views_nof0() runs by outcome", ["outcome"], registry=r
         )
