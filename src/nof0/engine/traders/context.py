@@ -9,12 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from nof0.engine.market import indicators as ind
 from nof0.engine.market.provider import Candle
-
-try:  # the market engine's indicators (numpy); the stand-in until they are on main
-    from nof0.engine.market import indicators as ind
-except ImportError:  # pragma: no cover - depends on what is merged
-    from nof0.engine.traders import _indicators as ind  # type: ignore[no-redef]
 
 __all__ = ["Indicators", "SymbolView", "PositionView", "AccountView", "Limits", "DecisionContext",
            "indicators_from_candles", "SERIES_LEN"]
