@@ -45,6 +45,7 @@ class Outage:
     def answered(self) -> None:
         """A call succeeded: the outage, if any, is over."""
         if self.down_since_ms is not None:
-            log.info(f"{self.server} available again", down_ms=self.clock.now_ms() - self.down_since_ms)
+            # a warning too: it closes the outage the first one opened, at any log level
+            log.warning(f"{self.server} available again", down_ms=self.clock.now_ms() - self.down_since_ms)
             self.down_since_ms = None
         self.retry_at_ms = 0
