@@ -81,7 +81,7 @@ async def test_a_failing_family_leaves_the_others_and_no_sentinel(rt, redis_sync
     async def broken(*_):
         raise RuntimeError("sim_balances unreadable")
 
-    monkeypatch.setitem(FAMILIES, "sim", broken)
+    monkeypatch.setitem(FAMILIES, "sim", ((broken,), "sim_traders"))
     for raw in redis_sync.scan_iter(match=f"{rt.keys.prefix}:*"):
         redis_sync.delete(raw)
     report = await rebuild_caches(rt, "manual")

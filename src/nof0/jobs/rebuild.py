@@ -18,10 +18,7 @@ at a time across processes (``nof0:lock:cache.rebuild``); a second one reports `
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable
-
 import msgspec
-from psycopg import AsyncConnection
 from redis import RedisError
 
 from nof0.analytics.publish import rebuild_leaderboard, rebuild_since_inception, republish_analytics
@@ -30,6 +27,7 @@ from nof0.cache.write import set_json
 from nof0.conversations.cache import publish_conversations, publish_last_decisions
 from nof0.jobs import rebuild_repository as repo
 from nof0.jobs.views import refresh_views
+from nof0.kernel.stage import Publisher
 from nof0.market.cache import publish_market
 from nof0.obs.logging import get_logger
 from nof0.prices.cache import publish_prices
@@ -53,67 +51,18 @@ class RebuildReport(msgspec.Struct, kw_only=True):
     seconds: float = 0.0
 
 
-Step = Callable[[Runtime, AsyncConnection, repo.Owners, list[tuple[str, int]]], Awaitable[int]]
-
-
-async def _prices(rt: Runtime, conn: AsyncConnection, o: repo.Owners, _: Any) -> int:
-    await publish_prices(rt, conn, o.symbols)
-    return len(o.symbols)
-
-
-async def _market(rt: Runtime, conn: AsyncConnection, o: repo.Owners, _: Any) -> int:
-    await publish_market(rt, conn, o.market)
-    return len(o.market)
-
-
-async def _positions(rt: Runtime, conn: AsyncConnection, o: repo.Owners, _: Any) -> int:
-    await publish_positions(rt, conn, o.models)
-    return len(o.models)
-
-
-async def _recent_trades(rt: Runtime, conn: AsyncConnection, o: repo.Owners, _: Any) -> int:
-    await publish_recent_trades(rt, conn, o.models)
-    return len(o.models)
-
-
-async def _guards(rt: Runtime, conn: AsyncConnection, o: repo.Owners, guarded: list[tuple[str, int]]) -> int:
-    await restore_guards(rt, guarded)
-    return len(guarded)
-
-
-async def _conversations(rt: Runtime, conn: AsyncConnection, o: repo.Owners, _: Any) -> int:
-    await publish_conversations(rt, conn, o.models)
-    return len(o.models)
-
-
-async def _decisions(rt: Runtime, conn: AsyncConnection, o: repo.Owners, _: Any) -> int:
-    await publish_last_decisions(rt, conn, o.models)
-    return len(o.models)
-
-
-async def _trader_states(rt: Runtime, conn: AsyncConnection, o: repo.Owners, _: Any) -> int:
-    await publish_trader_states(rt, conn, o.traders)
-    return len(o.traders)
-
-
-async def _sim(rt: Runtime, conn: AsyncConnection, o: repo.Owners, _: Any) -> int:
-    await publish_orders(rt, conn, o.sim_traders)
-    await publish_balances(rt, conn, o.sim_traders)
-    return len(o.sim_traders)
-
-
-# family -> step, in the order they are rebuilt (cheap, hot keys first)
-FAMILIES: dict[str, Step] = {
-    "prices": _prices,
-    "market": _market,
-    "positions": _positions,
-    "trades_recent": _recent_trades,
-    "ingest_guards": _guards,
-    "conversations": _conversations,
-    "decisions": _decisions,
-    "trader_state": _trader_states,
-    "sim": _sim,
+# family -> (its publishers, the owners they are fed with), in the order they are rebuilt (hot keys first).
+# Each publisher is the one ingest runs after commit; fed with every owner it rebuilds every key.
+FAMILIES: dict[str, tuple[tuple[Publisher, ...], str]] = {
+    "prices": ((publish_prices,), "symbols"),
+    "market": ((publish_market,), "market"),
+    "positions": ((publish_positions,), "models"),
+    "trades_recent": ((publish_recent_trades,), "models"),
+    "conversations": ((publish_conversations, publish_last_decisions), "models"),
+    "trader_state": ((publish_trader_states,), "traders"),
+    "sim": ((publish_orders, publish_balances), "sim_traders"),
 }
+
 
 async def rebuild_caches(rt: Runtime, reason: str = "manual") -> RebuildReport:
     """Rebuild every design key from Postgres; never raises for a family that fails (see the report)."""
@@ -143,11 +92,19 @@ async def _rebuild(rt: Runtime, report: RebuildReport) -> None:
         async with conn.transaction():
             owners = await repo.list_owners(conn)
             guarded = await repo.list_guarded_trades(conn, rt.keys.ttl_ms("idempotency"))
-        for family, step in FAMILIES.items():
+        for family, (publishers, owned_by) in FAMILIES.items():
+            items = getattr(owners, owned_by)
             try:
-                report.owners[family] = await step(rt, conn, owners, guarded)
+                for publish in publishers:
+                    await publish(rt, conn, items)
+                report.owners[family] = len(items)
             except Exception as exc:  # noqa: BLE001 - one family must not keep the others stale
                 report.failed[family] = f"{type(exc).__name__}: {exc}"
+        try:
+            await restore_guards(rt, guarded)
+            report.owners["ingest_guards"] = len(guarded)
+        except Exception as exc:  # noqa: BLE001
+            report.failed["ingest_guards"] = f"{type(exc).__name__}: {exc}"
     try:
         await refresh_views(rt)  # the leaderboard key is the view's rows: bring them up to the tables first
     except Exception as exc:  # noqa: BLE001 - the view as it is still beats no key at all
