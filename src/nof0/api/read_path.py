@@ -60,12 +60,23 @@ class ReadPath:
         self._keys: dict[tuple[str, str], Key] = {}  # whole-endpoint keys, built once
 
     # ----------------------------------------------------------------------------- public
+    def peek(self, endpoint: str, variant: str, ttl_class: str) -> Payload | None:
+        """Step 0 alone, without awaiting: the held payload when confirmed within ``LOCAL_FRESH_MS``.
+
+        The HTTP protocol (``wire.py``) answers with it inside the parser callback; None sends the
+        request down the full path (``get``), which refreshes what is held."""
+        key = self._key(endpoint, variant, ttl_class)
+        held = self._held.get(key.name)
+        if held is not None and self.rt.clock.now_ms() - held.validated_ms < min(LOCAL_FRESH_MS, key.ttl_ms or 0):
+            return held
+        return None
+
     async def get(self, endpoint: str, variant: str, ttl_class: str, build: Builder) -> Payload:
+        held = self.peek(endpoint, variant, ttl_class)
+        if held is not None:
+            return held
         key = self._key(endpoint, variant, ttl_class)
         now = self.rt.clock.now_ms()
-        held = self._held.get(key.name)
-        if held is not None and now - held.validated_ms < min(LOCAL_FRESH_MS, key.ttl_ms or 0):
-            return held
         if self.redis_usable(now):
             try:
                 payload = await self._from_redis(key, now)

@@ -45,5 +45,9 @@ class ApiState:
     async def payload(self, name: str, variant: str = ALL_VARIANT) -> Payload:
         return await self.sources[name].payload(SPECS[name], variant)
 
+    def peek(self, name: str) -> Payload | None:
+        """The whole endpoint's payload if it can be served without awaiting (``Source.peek``)."""
+        return self.sources[name].peek(SPECS[name])
+
     def max_age(self, name: str) -> int:
         return int(self.rt.config.ttl.seconds(SPECS[name].ttl_class))

@@ -62,6 +62,9 @@ class DbSource:
     async def payload(self, spec: EndpointSpec, variant: str = ALL_VARIANT) -> Payload:
         return await self.read_path.get(spec.name, variant, spec.ttl_class, lambda: self.build(spec, variant))
 
+    def peek(self, spec: EndpointSpec) -> Payload | None:
+        return self.read_path.peek(spec.name, ALL_VARIANT, spec.ttl_class)
+
     async def build(self, spec: EndpointSpec, variant: str = ALL_VARIANT) -> dict[str, Any]:
         """The body built now, bypassing the response cache (the read path's miss; ``nof0 parity``)."""
         return await self._builders[spec.name](variant, self.rt.clock.now_ms())
