@@ -119,6 +119,15 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
     raise SystemExit(f"{url} not ready after {timeout}s")
 
 
+def stop_processes(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def fetch(url: str) -> bytes:
     with urllib.request.urlopen(url) as r:  # no Accept-Encoding: the identity body, as wrk asks
         return r.read()
@@ -374,12 +383,7 @@ def main() -> int:
             print(f"goal {goal}: {what}: {'met' if met else 'missed'}")
         return 0
     finally:
-        for p in procs:
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
         if admin_dsn:
             try:
                 with psycopg.connect(admin_dsn, autocommit=True) as conn:

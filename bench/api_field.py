@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from api_bench import run_wrk, start_nginx  # noqa: E402
+from api_bench import run_wrk, start_nginx, stop_processes  # noqa: E402
 
 SIZES = {"/small": 1184, "/big": 209060}
 BODIES = {p: b'{"x":"' + b"a" * (n - 8) + b'"}' for p, n in SIZES.items()}
@@ -201,12 +201,7 @@ def main() -> int:
             print(f"{name:<16}" + "".join(f"{by_path[p]:>14,.0f}{by_path[p] / rows['nginx'][p]:>9.2f}" for p in SIZES))
         return 0
     finally:
-        for p in procs:
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
