@@ -22,7 +22,7 @@ import pytest
 from nof0.api.app import create_app
 from nof0.api.read_path import LOCAL_FRESH_MS
 from nof0.api.server import serve_api
-from nof0.api.spec import SPECS
+from nof0.api.spec import ALL_SPECS
 from nof0.kernel.clock import FixedClock
 from tests.api.conftest import NOW_MS
 from tests.api.seed import load, seed_positions_file, seed_snapshot
@@ -102,7 +102,7 @@ async def seeded(clock_rt):
 
 async def _warm(port: int) -> None:
     """One request per endpoint through the app, so the process holds every payload."""
-    await _exchange(port, [_get(spec.path) for spec in SPECS.values()])
+    await _exchange(port, [_get(spec.path) for spec in ALL_SPECS.values()])
 
 
 async def test_cached_reads_are_answered_in_the_parser_with_the_apps_bytes(seeded):
@@ -112,7 +112,7 @@ async def test_cached_reads_are_answered_in_the_parser_with_the_apps_bytes(seede
         await _warm(plain_port)
         hot = app.state.http_protocol.hot
         before = hot.served
-        for spec in SPECS.values():
+        for spec in ALL_SPECS.values():
             identity = (await _exchange(plain_port, [_get(spec.path)]))[0]
             etag = identity.headers["etag"]
             cases = [
@@ -128,7 +128,7 @@ async def test_cached_reads_are_answered_in_the_parser_with_the_apps_bytes(seede
                 answered = (await _exchange(hot_port, [request], [head]))[0]
                 expected = (await _exchange(plain_port, [request], [head]))[0]
                 assert answered.raw == expected.raw, request
-        assert hot.served - before == 7 * len(SPECS)  # every one of them in the parser
+        assert hot.served - before == 7 * len(ALL_SPECS)  # every one of them in the parser
 
         gz = (await _exchange(hot_port, [_get("/api/trades", "accept-encoding: gzip")]))[0]
         assert gz.headers["content-encoding"] == "gzip"

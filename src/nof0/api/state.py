@@ -49,7 +49,7 @@ class ApiState:
 
     def peek(self, name: str) -> Payload | None:
         """The whole endpoint's payload if it can be served without awaiting (``Source.peek``)."""
-        return self.sources[name].peek(SPECS[name])
+        return self.sources[name].peek(ALL_SPECS[name])
 
     def max_age(self, name: str) -> int:
         return int(self.rt.config.ttl.seconds(ALL_SPECS[name].ttl_class))
