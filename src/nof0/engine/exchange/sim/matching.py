@@ -103,7 +103,7 @@ def place(acct: Account, req: Request, market: Market, fees: Fees, ts_ms: int, j
         order.leverage = req.leverage
     order.size = round_size(req.size, market.sz_decimals)
     if order.size <= 0:
-        order.size = req.size if req.size > 0 else 1e-12  # the row keeps a positive size; the reason says why
+        order.size = req.size  # the row keeps the size asked for; the reason says why
         return reject(f"Order has zero size: {req.size!r} rounds to 0 at {market.sz_decimals} size decimals")
     if req.kind in ("limit",) or (req.kind in ("take_profit", "stop") and not req.trigger_market):
         if req.price is None or not req.price > 0:
