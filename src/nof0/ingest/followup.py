@@ -39,7 +39,7 @@ class FollowUp:
 # API serves the new facts at once rather than after the responses' TTL (the derived endpoints are
 # dropped by the jobs that republish them).
 _FACT_ENDPOINTS: dict[str, tuple[str, ...]] = {
-    "model": ("positions", "account-totals", "since-inception-values"),
+    "model": ("positions", "account-totals", "since-inception-values", "traders"),
     "price_tick": ("crypto-prices", "positions", "account-totals"),
     "fill": ("trades", "positions", "account-totals"),
     "trade": ("trades", "account-totals"),
@@ -47,6 +47,8 @@ _FACT_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "position_close": ("trades", "positions", "account-totals"),
     "equity_snapshot": ("account-totals",),
     "conversation_message": ("conversations",),
+    "decision_cycle": ("traders",),
+    "trader_state": ("traders",),
 }
 
 

@@ -87,13 +87,13 @@ async def hl(rt, venue):
 
 async def test_a_market_order_is_a_signed_ioc_limit_past_the_mark(hl, venue):
     result = await hl.place_order("t1", OrderRequest("ETH", "buy", 0.12345, cloid="entry-1"))
-    # allMids ETH 3953.45 x 1.05 = 4151.1225 -> 4151.1 (5 significant figures); 0.12345 -> 0.1234 (szDecimals 4)
+    # allMids ETH 3929.85 x 1.05 = 4126.3425 -> 4126.3 (5 significant figures); 0.12345 -> 0.1234 (szDecimals 4)
     (done,) = venue.actions
     wire = done["action"]["orders"][0]
-    assert wire == {"a": 1, "b": True, "p": "4151.1", "s": "0.1234", "r": False, "t": {"limit": {"tif": "Ioc"}},
+    assert wire == {"a": 1, "b": True, "p": "4126.3", "s": "0.1234", "r": False, "t": {"limit": {"tif": "Ioc"}},
                     "c": venue_cloid("entry-1")}
     assert done["signer"] == Signer(AGENT_KEY).address.lower() and done["nonce"] == NONCE
-    assert (result.status, result.filled_size, result.avg_price) == ("filled", 0.1234, 4151.1) and result.oid
+    assert (result.status, result.filled_size, result.avg_price) == ("filled", 0.1234, 4126.3) and result.oid
 
 
 async def test_limit_orders_rest_and_cancel_and_triggers_carry_their_price(hl, venue):
