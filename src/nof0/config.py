@@ -192,6 +192,8 @@ class RetentionSettings(_Strict):
     # 0 (keep) by default: archived cycles would stop counting in the public num_invocations and in
     # the analytics' invocation and signal tables; set 90 (design 2.5) where those may be windowed
     decision_cycles_days: RetentionDays = 0
+    # 0 (keep) by default: the since-inception curves and the analytics read the whole equity history
+    account_equity_snapshots_days: RetentionDays = 0
     batch_rows: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 50_000  # rows per file and transaction
     max_batches_per_run: PosInt = 20  # per table: a backlog drains over several runs, never blocking the others
     archive_dir: str = ""  # empty: <data_dir>/archive
@@ -204,6 +206,9 @@ class JobSettings(_Strict):
     analytics_every: Duration = Duration(120)
     refresh_after_ingest: bool = True
     retention_every: Duration = Duration(3600)
+    # monthly partitions (migration 010): made this many months ahead, checked at start and on this cadence
+    partitions_every: Duration = Duration(21600)
+    partitions_ahead: Annotated[int, msgspec.Meta(ge=1, le=24)] = 2
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
 
 
