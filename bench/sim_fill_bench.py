@@ -2,9 +2,10 @@
 (the same fills through IngestService), measured in the same run.
 
 "Whole path" = ``SimExchange.place_order`` for market orders of several traders: the rules on a copy of
-the account, then one IngestService batch per order (its ``sim_order``, ``fill`` and ``sim_balance``:
-the fills ledger, the fill book's trades, positions and equity, the sim tables, Redis after commit), and
-only then the acknowledgement. "Fill pipeline alone" = the same fills (read back from ``fills``, under
+the account, then an IngestService batch (the order's ``sim_order``, ``fill`` and ``sim_balance``: the
+fills ledger, the fill book's trades, positions and equity, the sim tables, Redis after commit), and only
+then the acknowledgement. Measured with the traders one at a time (one batch per order) and all at once
+(orders arriving while a batch is written share the next one: group commit). "Fill pipeline alone" = the same fills (read back from ``fills``, under
 other model ids) through ``IngestService.ingest`` in its normal batches, as a feed of venue fills would.
 
     python bench/sim_fill_bench.py                   # embedded PostgreSQL + Redis in a temporary folder
@@ -59,23 +60,34 @@ def _market() -> MarketState:
     return state
 
 
-async def whole_path(config, servers: Servers, orders: int, traders: list[str]) -> tuple[float, list[Fill]]:
+async def whole_path(config, servers: Servers, orders: int, traders: list[str], together: bool
+                     ) -> tuple[float, list[Fill]]:
+    """``orders`` market orders split over ``traders``, each trader's one after the other; the traders one
+    at a time, or all at once (as the arena runs them: their batches then share commits)."""
     async with open_runtime(config, servers) as rt:
         state = _market()
         ex = SimExchange(rt, "sim", config.exchange.providers["sim"], {"hyperliquid": state})
         await ex.start(traders=traders)
         symbols = sorted(MARKS)
+        per_trader = orders // len(traders)
+
+        async def trade(n: int, trader: str) -> None:
+            for i in range(per_trader):
+                if n == 0 and i % 10 == 0:  # the marks move now and then (each move visits every account)
+                    k = 1 + 0.001 * ((i // 10) % 7 - 3)
+                    await state.apply_mids(Mids(T0 + i, {s: round(p * k, 1) for s, p in MARKS.items()}))
+                symbol = symbols[i % len(symbols)]
+                side = "buy" if (i // len(symbols)) % 2 == 0 else "sell"  # open, then close
+                result = await ex.place_order(trader, OrderRequest(symbol, side, SIZES[symbol], leverage=5))
+                if result.status != "filled":
+                    raise SystemExit(f"order {i} of {trader} was not filled: {result}")
+
         started = time.perf_counter()
-        for i in range(orders):
-            if i % 10 == 0:
-                k = 1 + 0.001 * ((i // 10) % 7 - 3)
-                await state.apply_mids(Mids(T0 + i, {s: round(p * k, 1) for s, p in MARKS.items()}))
-            trader = traders[i % len(traders)]
-            symbol = symbols[(i // len(traders)) % len(symbols)]
-            side = "buy" if (i // (len(traders) * len(symbols))) % 2 == 0 else "sell"  # open, then close
-            result = await ex.place_order(trader, OrderRequest(symbol, side, SIZES[symbol], leverage=5))
-            if result.status != "filled":
-                raise SystemExit(f"order {i} was not filled: {result}")
+        if together:
+            await asyncio.gather(*(trade(n, t) for n, t in enumerate(traders)))
+        else:
+            for n, t in enumerate(traders):
+                await trade(n, t)
         elapsed = time.perf_counter() - started
         await ex.close()
         async with rt.pool.connection() as conn, conn.transaction():
@@ -130,17 +142,21 @@ def main() -> int:
             dsn = with_database(dsn, scratch)
             servers = Servers(dsn, servers.redis_url)
         migrate(dsn)
-        traders = [f"bench_t{i}" for i in range(args.traders)]
-        sim_s, fills = asyncio.run(whole_path(config, servers, args.orders, traders))
+        alone = [f"bench_a{i}" for i in range(args.traders)]
+        together = [f"bench_t{i}" for i in range(args.traders)]
+        alone_s, alone_fills = asyncio.run(whole_path(config, servers, args.orders, alone, together=False))
+        together_s, fills = asyncio.run(whole_path(config, servers, args.orders, together, together=True))
         pipe_s = asyncio.run(pipeline_alone(config, servers, fills))
         where = "machine servers" if external else "embedded servers"
-        print(f"nof0 sim fill benchmark on {where}: {args.orders} market orders of {args.traders} traders, "
-              f"{len(fills)} fills")
-        sim_rate, pipe_rate = len(fills) / sim_s, len(fills) / pipe_s
+        print(f"nof0 sim fill benchmark on {where}: {len(fills)} market orders of {args.traders} traders, "
+              f"one fill each")
+        pipe_rate = len(fills) / pipe_s
         print(f"  {'fill pipeline alone (IngestService, batched)':<52} {pipe_rate:>10,.0f} fills/s")
-        print(f"  {'sim exchange, whole path (one batch per order)':<52} {sim_rate:>10,.0f} fills/s"
-              f"  ratio to the pipeline alone {sim_rate / pipe_rate:.3f}"
-              f"  ({1000 * sim_s / args.orders:.2f} ms per acknowledged order)")
+        for label, secs, n in (("sim exchange, whole path, one trader at a time", alone_s, len(alone_fills)),
+                               ("sim exchange, whole path, traders at once", together_s, len(fills))):
+            rate = n / secs
+            print(f"  {label:<52} {rate:>10,.0f} fills/s  ratio to the pipeline alone {rate / pipe_rate:.3f}"
+                  f"  ({1000 * secs / n:.2f} ms per acknowledged order)")
         return 0
     finally:
         if scratch:
