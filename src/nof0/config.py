@@ -23,6 +23,8 @@ from typing import Annotated, Any, Literal, Mapping
 import msgspec
 import yaml
 
+from nof0.db.dsn import dsn_problem
+
 __all__ = [
     "ConfigError",
     "Config",
@@ -227,7 +229,7 @@ class FilesSettings(_Strict):
 
 class RootManifest(_Strict):
     env: str = "dev"
-    data_dir: str = "./var"
+    data_dir: str = "../var"  # relative to this manifest's folder: etc/../var
     postgres: PostgresSettings = msgspec.field(default_factory=PostgresSettings)
     redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
     ttl: TTLClasses = msgspec.field(default_factory=TTLClasses)
@@ -399,18 +401,21 @@ class Config(msgspec.Struct, kw_only=True):
     def ttl(self) -> TTLClasses:
         return self.root.ttl
 
+    def resolve(self, value: str | Path) -> Path:
+        """A path of the configuration: relative ones are relative to the root manifest's folder, never
+        to the working folder (a command run elsewhere must find the same data, not start an empty arena)."""
+        p = Path(value)
+        return p if p.is_absolute() else Path(os.path.normpath(self.path.parent.absolute() / p))
+
     @property
     def data_dir(self) -> Path:
-        d = Path(self.root.data_dir)
-        return d if d.is_absolute() else (Path.cwd() / d)
+        return self.resolve(self.root.data_dir)
 
     @property
     def archive_dir(self) -> Path:
         """Where the retention job writes its archives (``jobs.retention.archive_dir``)."""
         d = self.root.jobs.retention.archive_dir
-        if not d:
-            return self.data_dir / "archive"
-        return Path(d) if Path(d).is_absolute() else (Path.cwd() / d)
+        return self.resolve(d) if d else self.data_dir / "archive"
 
 
 # --------------------------------------------------------------------------- loading
@@ -512,6 +517,9 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     root: RootManifest = _load_file(manifest_path, RootManifest, env)
     if dsn := env.get("NOF0_POSTGRES_DSN"):
         root.postgres.dsn = dsn
+    if root.postgres.dsn and (problem := dsn_problem(root.postgres.dsn)):  # one line, never the password
+        where = "postgres.dsn (from NOF0_POSTGRES_DSN)" if env.get("NOF0_POSTGRES_DSN") else "postgres.dsn"
+        raise ConfigError(manifest_path, where, problem)
     if url := env.get("NOF0_REDIS_URL"):
         root.redis.url = url
     base = manifest_path.parent

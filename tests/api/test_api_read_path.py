@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from structlog.testing import capture_logs
 
 from nof0.api.app import create_app
 from nof0.api.invalidate import invalidate_api_payloads
@@ -100,6 +101,21 @@ async def test_redis_down_every_endpoint_answers_from_postgres_then_refills(
         dead_redis_rt.clock.advance(REDIS_RETRY_MS)
         assert await _answers(c) == expected
     assert len(_prefix_keys(redis_sync, clock_rt)) == len(ENDPOINT_PATHS)
+
+
+async def test_a_redis_outage_is_logged_once_when_it_starts_and_once_when_it_ends(clock_rt, dead_redis_rt):
+    await seed_snapshot(clock_rt)
+    with capture_logs() as logs:
+        async with client_for(dead_redis_rt) as c:
+            for _ in range(4):  # four retry windows of one outage, every endpoint in each
+                assert {r.status_code for r in [await c.get(p) for p in ENDPOINT_PATHS]} == {200}
+                dead_redis_rt.clock.advance(REDIS_RETRY_MS)
+            assert _requests(dead_redis_rt, "error") >= 4  # every failed call is still counted
+            dead_redis_rt.redis = clock_rt.redis  # back
+            assert (await c.get("/api/trades")).status_code == 200
+            assert (await c.get("/api/positions")).status_code == 200
+    assert [e["event"] for e in logs if e["event"].startswith("redis")] == [
+        "redis unavailable", "redis available again"]
 
 
 async def test_redis_down_serves_held_bytes_within_the_ttl(clock_rt, dead_redis_rt):

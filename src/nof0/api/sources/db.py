@@ -77,6 +77,7 @@ class DbSource:
         except RedisError as exc:
             self.read_path.redis_failed(endpoint, exc)
             return None
+        self.read_path.redis.answered()
         if raw is None:
             return None
         try:
