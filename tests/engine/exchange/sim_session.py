@@ -26,7 +26,7 @@ from nof0.engine.market.provider import Mids
 from nof0.kernel.clock import FixedClock
 from nof0.runtime import Servers, open_runtime
 from tests.conftest import make_config
-from tests.engine.exchange.simkit import T0, TRADER, market
+from tests.engine.exchange.simkit import T0, TRADER, market, markets_seeing
 
 TRADERS = (TRADER, "kill_t2")
 SYMBOLS = ("BTC", "ETH", "SOL")
@@ -96,7 +96,7 @@ async def run(args: argparse.Namespace) -> None:
             await state.apply_mids(Mids(ts_ms=earlier[-1].ts_ms, prices=dict(earlier[-1].prices or {})))
         if args.start:
             clock.value = steps[args.start - 1].ts_ms
-        ex = SimExchange(rt, "sim", config.exchange.providers["sim"], {"hyperliquid": state})
+        ex = SimExchange(rt, "sim", config.exchange.providers["sim"], markets_seeing(config, state))
         commits = 0
 
         async def count(_types: set[str]) -> None:

@@ -7,7 +7,7 @@ from nof0.engine.market.provider import AssetContext, AssetInfo, MarketSnapshot,
 from nof0.engine.market.state import MarketState
 
 T0 = 1_761_001_200_000  # 2025-10-20 23:00:00 UTC, an hour boundary
-TRADER = "trader_aggressive_short"  # etc/manager.yaml: sim exchange, hyperliquid market, 10,000 USD
+TRADER = "trader_aggressive_short"  # etc/manager.yaml: sim exchange, 10,000 USD
 ASSETS = {
     "BTC": AssetInfo("BTC", 5, 40),
     "ETH": AssetInfo("ETH", 4, 25),
@@ -29,8 +29,15 @@ async def move(state: MarketState, ts_ms: int, **prices: float) -> None:
     await state.apply_mids(Mids(ts_ms=ts_ms, prices=prices))
 
 
+def markets_seeing(config, state: MarketState) -> dict[str, MarketState]:
+    """``state`` under every market provider a trader may use (manager.yaml's and market.yaml's default),
+    so the tests do not depend on which one the shipped configuration names."""
+    names = {t.market_provider for t in config.manager.traders} | {config.market.default}
+    return {name: state for name in sorted(names)}
+
+
 def sim(rt, state: MarketState) -> SimExchange:
-    return SimExchange(rt, "sim", rt.config.exchange.providers["sim"], {"hyperliquid": state})
+    return SimExchange(rt, "sim", rt.config.exchange.providers["sim"], markets_seeing(rt.config, state))
 
 
 async def rows(rt, sql: str, *params) -> list[dict]:

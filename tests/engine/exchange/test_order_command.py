@@ -9,10 +9,13 @@ import json
 import psycopg
 import pytest
 
+from nof0.config import load_config
+from tests.conftest import ETC
 from tests.ingest.factories import T0
 from tests.ingest.test_ingest_commands import etc_dir, nof0  # noqa: F401 - the fixture and the runner
 
 TRADER = "trader_aggressive_short"
+MARKET = next(t.market_provider for t in load_config(ETC).manager.traders if t.id == TRADER)
 
 
 def _ingest(etc_dir, pg_dsn, redis_url, tmp_path, *events) -> None:
@@ -27,7 +30,7 @@ def _rows(dsn: str, sql: str) -> list[dict]:
         return conn.execute(sql).fetchall()
 
 
-META = {"type": "market_meta", "provider": "hyperliquid", "ts_ms": T0, "meta_and_asset_ctxs": [
+META = {"type": "market_meta", "provider": MARKET, "ts_ms": T0, "meta_and_asset_ctxs": [
     {"universe": [{"name": "ETH", "szDecimals": 4, "maxLeverage": 25}]},
     [{"funding": "0.0", "openInterest": "1000.0", "prevDayPx": "3900.0", "dayNtlVlm": "1000000.0",
       "oraclePx": "4000.0", "markPx": "4000.0"}]]}
@@ -42,7 +45,7 @@ def test_order_opens_and_closes_a_sim_position_at_the_stored_price(tmp_path, etc
     out = run.stdout.decode()
     assert run.returncode == 0, run.stderr.decode()
     # 4000 x 1.0002 = 4000.8; fee 400.08 x 0.00045 = 0.180036; margin 400.08 / 10 = 40.008
-    assert "mark ETH 4000 (latest stored price, hyperliquid)" in out
+    assert f"mark ETH 4000 (latest stored price, {MARKET})" in out
     assert f"{TRADER} ETH: filled, oid 1, 0.1 at 4000.8, fee 0.180036 USD" in out
     assert "equity 9999.739964 USD, available 9959.811964, margin used 40.008000" in out  # mark 4000: -0.08 unrealized
     assert "ETH long 0.1 at 4000.8, 10x, margin 40.008000" in out
