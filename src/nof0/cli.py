@@ -140,7 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        return await run_service(rt, stop, host=args.host, port=args.port)
+        return await run_service(rt, stop, host=args.host, port=args.port, role=args.role)
 
     return _with_runtime(args, go)
 
@@ -157,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start servers, migrate, serve the API and jobs until interrupted")
     run.add_argument("--host", default=None)
     run.add_argument("--port", type=int, default=None)
+    run.add_argument("--role", choices=("all", "api", "engine"), default="all",
+                     help="api: the API only; engine: feeds, exchanges, traders and jobs; all (default): both")
     run.set_defaults(fn=cmd_run)
 
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(fn=cmd_migrate)

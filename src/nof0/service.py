@@ -4,11 +4,15 @@ The scheduler (design 2.3, 2.5) runs in the background for the service's lifetim
 (``api.server.serve_api``) is a task sharing the ``stop`` event, and more tasks join as one
 ``tg.create_task(...)`` line each. If a task fails (the API cannot listen), the others are
 cancelled, the scheduler stops and the service exits non-zero.
+
+Roles (docs/scaling.md): ``api`` runs the API alone (stateless, any number of them); ``engine`` the
+feeds, exchanges, traders and the jobs; ``all`` (the default) both, today's single process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from nof0.api.app import create_app
 from nof0.api.server import ApiStartError, api_address, serve_api
@@ -18,30 +22,42 @@ from nof0.jobs.scheduler import Scheduler
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
 
-__all__ = ["run_service"]
+__all__ = ["run_service", "ROLES"]
+
+ROLES = ("all", "api", "engine")
 
 log = get_logger("nof0.service")
 
 
 async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = None, port: int | None = None,
-                      api_started: asyncio.Event | None = None, engine: Engine | None = None) -> int:
+                      api_started: asyncio.Event | None = None, engine: Engine | None = None,
+                      role: str = "all") -> int:
     """Run until ``stop`` is set; ``api_started`` (optional) is set once the API listens. ``engine``
-    (default ``Engine(rt)``: a market feed for every provider a trader uses) runs beside the API."""
+    (default ``Engine(rt)``: a market feed for every provider a trader uses) runs beside the API.
+    ``role`` (one of :data:`ROLES`) picks what this process runs."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    serves_api, runs_engine = role in ("all", "api"), role in ("all", "engine")
     st = await asyncio.to_thread(migration_status, rt.servers.postgres_dsn)
     await rt.redis.ping()
-    log.info("ready", **rt.servers.describe(), migrations=st.applied, embedded=rt.servers.embedded)
-    app = create_app(rt)  # a configuration error (api.data_sources, api.file_dir) stops here, plainly
-    engine = engine if engine is not None else Engine(rt)  # so does one of market.yaml
+    log.info("ready", **rt.servers.describe(), migrations=st.applied, embedded=rt.servers.embedded, role=role)
+    # a configuration error (api.data_sources, api.file_dir) stops here, plainly
+    app = create_app(rt) if serves_api else None
+    if runs_engine:
+        engine = engine if engine is not None else Engine(rt)  # so does one of market.yaml
     api_host, api_port = api_address(rt, host, port)
-    print(f"nof0 ready: postgres {rt.servers.describe()['postgres']}, redis {rt.servers.describe()['redis']}"
+    print(f"nof0 ready ({role}): postgres {rt.servers.describe()['postgres']}, redis {rt.servers.describe()['redis']}"
           f"{' (embedded)' if rt.servers.embedded else ''}; data in {rt.config.data_dir}; "
-          f"API on http://{api_host}:{api_port}/api; Ctrl-C to stop", flush=True)
+          + (f"API on http://{api_host}:{api_port}/api; " if serves_api else "no API (engine role); ")
+          + "Ctrl-C to stop", flush=True)
     failed: list[Exception] = []
-    async with Scheduler(rt).running():  # view refresh and analytics jobs (design 2.3, 2.5)
+    async with Scheduler(rt).running() if runs_engine else contextlib.nullcontext():  # jobs (design 2.3, 2.5)
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(serve_api(rt, stop, host=host, port=port, started=api_started, app=app))
-                tg.create_task(run_engine(engine, stop))  # market feeds (engine.md), later exchanges and traders
+                if serves_api:
+                    tg.create_task(serve_api(rt, stop, host=host, port=port, started=api_started, app=app))
+                if runs_engine:
+                    tg.create_task(run_engine(engine, stop))  # feeds, exchanges, traders (engine.md)
         except* ApiStartError as group:
             failed.extend(group.exceptions)
     for exc in failed:
