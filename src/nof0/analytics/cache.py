@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from redis.asyncio import Redis
 
 from nof0.cache.keys import Keyspace
-from nof0.cache.write import encode, replace_list, set_json
+from nof0.cache.write import encode, multi, replace_list, set_json
 
 __all__ = [
     "encode",
@@ -29,7 +29,7 @@ async def publish_analytics(
     redis: Redis, keys: Keyspace, payloads: Mapping[str, Mapping[str, Any]], all_payload: Mapping[str, Any]
 ) -> None:
     """``nof0:analytics:{model_id}`` for each computed model and ``nof0:analytics:all``."""
-    async with redis.pipeline(transaction=True) as pipe:
+    async with multi(redis) as pipe:
         for model_id, payload in payloads.items():
             set_json(pipe, keys.analytics(model_id), payload)
         set_json(pipe, keys.analytics_all(), all_payload)
@@ -42,7 +42,7 @@ async def publish_leaderboard(
     """Rewrite the ``nof0:leaderboard`` sorted set (member model id, score return_pct) and its
     pre-rendered body. DEL first, so models that left the leaderboard leave the set too."""
     board, cache = keys.leaderboard(), keys.leaderboard_cache()
-    async with redis.pipeline(transaction=True) as pipe:
+    async with multi(redis) as pipe:
         pipe.delete(board.name)
         if scores:
             pipe.zadd(board.name, dict(scores))
@@ -61,7 +61,7 @@ async def publish_since_inception(
 ) -> None:
     """Replace each model's curve (oldest point first); models in ``absent`` have no snapshot: their
     key is removed (Redis has no empty list)."""
-    async with redis.pipeline(transaction=True) as pipe:
+    async with multi(redis) as pipe:
         for model_id, points in series.items():
             replace_list(pipe, keys.since_inception(model_id), points)
         for model_id in absent:

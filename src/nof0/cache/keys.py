@@ -7,6 +7,12 @@ string or a TTL literal.
 
 With the default prefix ``nof0`` the names are exactly the design's (``nof0:price:latest:BTC``,
 ``nof0:positions:gpt-5``). Tests give each run its own prefix to isolate namespaces.
+
+On a Redis Cluster (``Keyspace(..., cluster=True)``) a pattern's ``tag`` becomes a hash tag, so keys
+written together land in one slot: a placeholder tag wraps its value (``nof0:positions:{gpt-5}`` and
+``nof0:lock:positions:{gpt-5}``), a literal tag is put after the prefix (``nof0:{trades}:trades:stream``
+beside its guards). Untagged keys are only ever written alone or in per-slot MULTIs (cache/write.py).
+Single-node names stay the design's.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ class KeyPattern:
     ttl_class: str | None  # a TTLClasses field, or None for no expiry
     optional: bool  # marked optional in design 3.2
     source: str  # source of truth (design 3.2)
+    tag: str | None = None  # cluster hash tag: a placeholder name, or a literal shared by a group of keys
 
 
 # Design 3.2, row for row. TTL classes: 10 s -> short, 60 s -> medium, 5 min / 300 s -> long;
@@ -44,13 +51,13 @@ class KeyPattern:
 PATTERNS: tuple[KeyPattern, ...] = (
     KeyPattern("price_latest", "price:latest:{symbol}", KeyType.STRING, "short", False, "price_latest"),
     KeyPattern("crypto_prices", "crypto_prices", KeyType.STRING, "short", False, "price_latest"),
-    KeyPattern("positions", "positions:{model_id}", KeyType.HASH, "positions", False, "positions (open)"),
-    KeyPattern("positions_lock", "lock:positions:{model_id}", KeyType.STRING, "lock", False, "coordination"),
-    KeyPattern("trades_recent", "trades:recent:{model_id}", KeyType.LIST, "medium", True, "trades (latest N)"),
-    KeyPattern("trades_stream", "trades:stream", KeyType.STREAM, None, False, "ingest events"),
-    KeyPattern("ingest_trade", "ingest:trade:{trade_id}", KeyType.STRING, "idempotency", False, "guard"),
-    KeyPattern("leaderboard", "leaderboard", KeyType.ZSET, "medium", False, "v_leaderboard"),
-    KeyPattern("leaderboard_cache", "leaderboard:cache", KeyType.STRING, "medium", True, "v_leaderboard"),
+    KeyPattern("positions", "positions:{model_id}", KeyType.HASH, "positions", False, "positions (open)", "model_id"),
+    KeyPattern("positions_lock", "lock:positions:{model_id}", KeyType.STRING, "lock", False, "coordination", "model_id"),
+    KeyPattern("trades_recent", "trades:recent:{model_id}", KeyType.LIST, "medium", True, "trades (latest N)", "model_id"),
+    KeyPattern("trades_stream", "trades:stream", KeyType.STREAM, None, False, "ingest events", "trades"),
+    KeyPattern("ingest_trade", "ingest:trade:{trade_id}", KeyType.STRING, "idempotency", False, "guard", "trades"),
+    KeyPattern("leaderboard", "leaderboard", KeyType.ZSET, "medium", False, "v_leaderboard", "leaderboard"),
+    KeyPattern("leaderboard_cache", "leaderboard:cache", KeyType.STRING, "medium", True, "v_leaderboard", "leaderboard"),
     KeyPattern("since_inception", "since_inception:{model_id}", KeyType.LIST, "long", False, "v_since_inception"),
     KeyPattern("analytics", "analytics:{model_id}", KeyType.STRING, "long", False, "model_analytics"),
     KeyPattern("analytics_all", "analytics:all", KeyType.STRING, "long", True, "model_analytics"),
@@ -98,17 +105,25 @@ class Key:
 class Keyspace:
     """Builds validated keys under ``prefix`` with TTLs from the configured classes."""
 
-    def __init__(self, ttl: TTLClasses, prefix: str = "nof0") -> None:
+    def __init__(self, ttl: TTLClasses, prefix: str = "nof0", *, cluster: bool = False) -> None:
         validate_part("prefix", prefix)
         self.prefix = prefix
         self.ttl = ttl
+        self.cluster = cluster
 
     def _key(self, name: str, **parts: str) -> Key:
         p = _BY_NAME[name]
         for field, value in parts.items():
             validate_part(field, value)
         ttl_ms = self.ttl.millis(p.ttl_class) if p.ttl_class else None
-        return Key(f"{self.prefix}:{p.pattern.format(**parts)}", p, ttl_ms)
+        return Key(self._name(p, parts), p, ttl_ms)
+
+    def _name(self, p: KeyPattern, parts: dict[str, str]) -> str:
+        if not (self.cluster and p.tag):
+            return f"{self.prefix}:{p.pattern.format(**parts)}"
+        if p.tag in parts:  # wrap the placeholder's value: the keys of one owner share a slot
+            return f"{self.prefix}:{p.pattern.format(**{**parts, p.tag: '{' + parts[p.tag] + '}'})}"
+        return f"{self.prefix}:{{{p.tag}}}:{p.pattern.format(**parts)}"
 
     def ttl_ms(self, ttl_class: str) -> int:
         return self.ttl.millis(ttl_class)
@@ -117,7 +132,8 @@ class Keyspace:
         """A SCAN MATCH pattern for one key pattern, or for the whole namespace."""
         if pattern_name is None:
             return f"{self.prefix}:*"
-        return f"{self.prefix}:" + re.sub(r"\{[a-z_]+\}", "*", _BY_NAME[pattern_name].pattern)
+        p = _BY_NAME[pattern_name]
+        return self._name(p, {f: "*" for f in re.findall(r"\{([a-z_]+)\}", p.pattern)})
 
     # one builder per design 3.2 row ------------------------------------------------------
     def price_latest(self, symbol: str) -> Key:

@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from nof0.cache.write import encode, publish_lists, replace_hash
+from nof0.cache.write import encode, multi, publish_lists, replace_hash
 from nof0.runtime import Runtime
 from nof0.sim import repository as repo
 
@@ -32,7 +32,7 @@ async def publish_balances(rt: Runtime, conn: AsyncConnection, trader_ids: list[
         by_trader[row["trader_id"]][row["asset"]] = encode(
             {"total": row["total"], "available": row["available"], "ts_ms": row["ts_ms"]}
         )
-    pipe = rt.redis.pipeline(transaction=True)
+    pipe = multi(rt.redis)
     for trader_id, fields in by_trader.items():
         replace_hash(pipe, rt.keys.sim_balances(trader_id), fields)
     await pipe.execute()

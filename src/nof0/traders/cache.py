@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from nof0.cache.write import encode, replace_hash
+from nof0.cache.write import encode, multi, replace_hash
 from nof0.runtime import Runtime
 from nof0.traders import repository as repo
 
@@ -30,7 +30,7 @@ def state_hash(row: dict[str, Any]) -> dict[str, str]:
 async def publish_trader_states(rt: Runtime, conn: AsyncConnection, trader_ids: list[Any]) -> None:
     async with conn.transaction():
         rows = await repo.list_trader_states(conn, sorted(set(trader_ids)))
-    pipe = rt.redis.pipeline(transaction=True)
+    pipe = multi(rt.redis)
     for row in rows:
         replace_hash(pipe, rt.keys.trader_state(row["trader_id"]), state_hash(row))
     await pipe.execute()

@@ -20,7 +20,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from nof0.cache.guards import redis_lock
-from nof0.cache.write import encode, publish_lists, replace_hash
+from nof0.cache.write import encode, multi, publish_lists, replace_hash
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
 from nof0.trades import repository as repo
@@ -69,7 +69,7 @@ async def _rebuild_positions(rt: Runtime, conn: AsyncConnection, model_id: str, 
                 async with conn.transaction():
                     rows = await repo.list_open_positions(conn, [model_id])
                 fields = {r["symbol"]: encode(position_json(r, r["mark"])) for r in rows}
-                pipe = rt.redis.pipeline(transaction=True)
+                pipe = multi(rt.redis)
                 replace_hash(pipe, key, fields)
                 await pipe.execute()
                 return True
@@ -124,7 +124,7 @@ async def publish_trade_changes(rt: Runtime, conn: AsyncConnection, changes: lis
     """Announce trade changes on the stream, in one MULTI; the guard makes each trade's ``add`` happen once."""
     stream = rt.keys.trades_stream()
     maxlen = rt.config.root.ingest.trades_stream_maxlen
-    pipe = rt.redis.pipeline(transaction=True)
+    pipe = multi(rt.redis)
     for op, row in changes:
         fields = _stream_fields(op, row)
         guard = rt.keys.ingest_trade(row["id"])
