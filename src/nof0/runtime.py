@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
@@ -19,7 +20,8 @@ from redis.asyncio.cluster import ClusterNode
 from nof0.cache.keys import Keyspace
 from nof0.kernel.clock import Clock, SystemClock
 from nof0.config import Config
-from nof0.db.pool import open_pool
+from nof0.db.pool import RECONNECT_S, open_pool
+from nof0.db.replica import ReadPools
 from nof0.embedded import EmbeddedPostgres, EmbeddedRedis
 from nof0.obs.metrics import Metrics
 
@@ -113,6 +115,12 @@ class Runtime:
     keys: Keyspace
     metrics: Metrics
     clock: Clock = field(default_factory=SystemClock)
+    read_pool: ReadPools | None = None  # the API's fallback reads: a replica when postgres.read_dsn is set
+
+    @property
+    def reads(self) -> ReadPools | AsyncConnectionPool:
+        """Where reads that need not see this process's own writes go (db/replica.py)."""
+        return self.read_pool if self.read_pool is not None else self.pool
 
 
 @asynccontextmanager
@@ -121,7 +129,19 @@ async def open_runtime(config: Config, servers: Servers, *, clock: Clock | None 
     pool = await open_pool(
         servers.postgres_dsn, min_size=pg.pool_min, max_size=pg.pool_max, timeout=pg.connect_timeout
     )
+    replica = None
+    try:
+        if pg.read_dsn:  # opened without waiting: a replica down at start is skipped, not fatal
+            replica = AsyncConnectionPool(pg.read_dsn, min_size=0, max_size=pg.pool_max, timeout=pg.connect_timeout,
+                                          kwargs={"row_factory": dict_row}, configure=_read_only,
+                                          check=AsyncConnectionPool.check_connection, reconnect_timeout=RECONNECT_S,
+                                          open=False, name="nof0-replica")
+            await replica.open(wait=False)
+    except BaseException:
+        await pool.close()
+        raise
     redis = open_redis(servers.redis_url, config)
+    metrics = Metrics()
     try:
         yield Runtime(
             config=config,
@@ -129,9 +149,18 @@ async def open_runtime(config: Config, servers: Servers, *, clock: Clock | None 
             pool=pool,
             redis=redis,
             keys=Keyspace(config.ttl, prefix=config.root.redis.prefix, cluster=bool(config.root.redis.cluster_nodes)),
-            metrics=Metrics(),
+            metrics=metrics,
             clock=clock or SystemClock(),
+            read_pool=ReadPools(pool, replica, max_lag_s=float(pg.replica_max_lag), metrics=metrics)
+            if replica is not None else None,
         )
     finally:
         await redis.aclose()
+        if replica is not None:
+            await replica.close()
         await pool.close()
+
+
+async def _read_only(conn) -> None:
+    await conn.set_autocommit(False)
+    await conn.set_read_only(True)

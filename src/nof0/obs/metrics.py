@@ -66,6 +66,11 @@ class Metrics:
             ["table"], registry=r,
         )
         # market feeds (engine/market): one label value per market.yaml provider
+        self.pg_replica_lag = Gauge(
+            "nof0_pg_replica_lag_seconds", "Replay lag of the Postgres read replica, last measured", registry=r)
+        self.pg_replica_fallbacks = Counter(
+            "nof0_pg_replica_fallbacks_total", "API reads sent to the primary: replica down or lagging", ["why"],
+            registry=r)
         self.market_ticks = Counter(
             "nof0_market_ticks_total", "Price ticks a market feed wrote through ingest", ["provider"], registry=r
         )

@@ -104,12 +104,12 @@ class DbSource:
     async def _crypto_prices(self, variant: str, now: int) -> dict[str, Any]:
         prices = await self._domain_json(self.rt.keys.crypto_prices(), "crypto-prices")
         if not isinstance(prices, dict):
-            async with self.rt.pool.connection() as conn, conn.transaction():
+            async with self.rt.reads.connection() as conn, conn.transaction():
                 prices = crypto_prices_map(await repo.list_latest_prices(conn))
         return {"prices": prices, "serverTime": now}
 
     async def _positions(self, variant: str, now: int) -> dict[str, Any]:
-        async with self.rt.pool.connection() as conn, conn.transaction():
+        async with self.rt.reads.connection() as conn, conn.transaction():
             rows = await repo.list_open_positions(conn)
         by_model: dict[str, dict[str, Any]] = {}
         for r in rows:
@@ -119,16 +119,16 @@ class DbSource:
         return {"accountTotals": [{"model_id": m, "positions": p} for m, p in by_model.items()], "serverTime": now}
 
     async def _account_totals(self, variant: str, now: int) -> dict[str, Any]:
-        async with self.rt.pool.connection() as conn, conn.transaction():
+        async with self.rt.reads.connection() as conn, conn.transaction():
             return await build_account_totals(conn, now)
 
     async def _trades(self, variant: str, now: int) -> dict[str, Any]:
-        async with self.rt.pool.connection() as conn, conn.transaction():
+        async with self.rt.reads.connection() as conn, conn.transaction():
             rows = await repo.list_recent_trades(conn, TRADES_PER_MODEL)
         return {"trades": [trade_json(r) for r in rows], "serverTime": now}
 
     async def _since_inception(self, variant: str, now: int) -> dict[str, Any]:
-        async with self.rt.pool.connection() as conn, conn.transaction():
+        async with self.rt.reads.connection() as conn, conn.transaction():
             rows = await repo.list_since_inception_facts(conn)
         return since_inception_payload(rows, now)
 
@@ -136,20 +136,20 @@ class DbSource:
         entries = await self._domain_list(self.rt.keys.leaderboard_cache(), "leaderboard", "leaderboard")
         if entries is not None:
             return {"leaderboard": entries}
-        async with self.rt.pool.connection() as conn, conn.transaction():
+        async with self.rt.reads.connection() as conn, conn.transaction():
             return leaderboard_payload(await analytics_repo.list_leaderboard(conn))
 
     async def _analytics(self, variant: str, now: int) -> dict[str, Any]:
         if variant == ALL_VARIANT:
             items = await self._domain_list(self.rt.keys.analytics_all(), "analytics", "analytics")
             if items is None:
-                async with self.rt.pool.connection() as conn, conn.transaction():
+                async with self.rt.reads.connection() as conn, conn.transaction():
                     items = [r["payload"] for r in await analytics_repo.list_model_analytics(conn)]
             return {"analytics": items, "serverTime": now}
         one = await self._domain_json(self.rt.keys.analytics(variant), "analytics")
         if isinstance(one, dict):
             return {"analytics": [one], "serverTime": now}
-        async with self.rt.pool.connection() as conn, conn.transaction():
+        async with self.rt.reads.connection() as conn, conn.transaction():
             row = await analytics_repo.get_model_analytics(conn, variant)
             if row is None and not await repo.model_exists(conn, variant):
                 raise NotFound(f"unknown model {variant!r}")
@@ -160,7 +160,7 @@ class DbSource:
         """nof1's per-cycle items, newest first, then one per-model message list for the messages that
         belong to no cycle (an imported chat): both kinds of dashboard render."""
         window = self.rt.config.root.ingest.conversation_window
-        async with self.rt.pool.connection() as conn, conn.transaction():
+        async with self.rt.reads.connection() as conn, conn.transaction():
             cycles = await repo.list_recent_cycles(conn, self.rt.config.root.api.conversation_cycles)
             rows = await repo.list_recent_messages(conn, window)
         by_model: dict[str, list[dict[str, Any]]] = {}
@@ -171,6 +171,6 @@ class DbSource:
         return {"conversations": items, "serverTime": now}
 
     async def _traders(self, variant: str, now: int) -> dict[str, Any]:
-        async with self.rt.pool.connection() as conn, conn.transaction():
+        async with self.rt.reads.connection() as conn, conn.transaction():
             rows = await repo.list_traders(conn)
         return traders_payload(rows, now)
