@@ -142,6 +142,7 @@ class TTLClasses(_Strict):
     positions: Duration = Duration(30)
     lock: Duration = Duration(5)
     idempotency: Duration = Duration(86400)
+    lease: Duration = Duration(15)  # an engine process's hold on a trader or a feed (docs/scaling.md)
 
     def seconds(self, name: str) -> float:
         return float(getattr(self, name))

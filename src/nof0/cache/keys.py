@@ -70,7 +70,17 @@ PATTERNS: tuple[KeyPattern, ...] = (
     KeyPattern("sim_balances", "sim:balances:{trader_id}", KeyType.HASH, "medium", True, "sim_balances"),
 )
 
-_BY_NAME = {p.name: p for p in PATTERNS}
+# outside design 3.2: the scale-out coordination of docs/scaling.md (engine processes sharing the traders)
+COORDINATION: tuple[KeyPattern, ...] = (
+    KeyPattern("trader_lease", "lease:trader:{trader_id}", KeyType.STRING, "lease", False, "coordination",
+               "trader_id"),
+    KeyPattern("trader_fence", "fence:trader:{trader_id}", KeyType.STRING, None, False, "coordination", "trader_id"),
+    KeyPattern("feed_lease", "lease:feed:{provider}", KeyType.STRING, "lease", False, "coordination", "provider"),
+    KeyPattern("feed_fence", "fence:feed:{provider}", KeyType.STRING, None, False, "coordination", "provider"),
+    KeyPattern("engines", "engines", KeyType.ZSET, "lease", False, "coordination"),
+)
+
+_BY_NAME = {p.name: p for p in PATTERNS + COORDINATION}
 
 # Ids end up inside key names: letters, digits and . _ - @ / only, 1-64 characters, and never a
 # character Redis glob patterns or cluster hash tags give meaning to (* ? [ ] { } space newline :).
@@ -192,6 +202,22 @@ class Keyspace:
 
     def sim_balances(self, trader_id: str) -> Key:
         return self._key("sim_balances", trader_id=trader_id)
+
+    # scale-out coordination (docs/scaling.md): leases, their fencing counters, the live engine processes
+    def trader_lease(self, trader_id: str) -> Key:
+        return self._key("trader_lease", trader_id=trader_id)
+
+    def trader_fence(self, trader_id: str) -> Key:
+        return self._key("trader_fence", trader_id=trader_id)
+
+    def feed_lease(self, provider: str) -> Key:
+        return self._key("feed_lease", provider=provider)
+
+    def feed_fence(self, provider: str) -> Key:
+        return self._key("feed_fence", provider=provider)
+
+    def engines(self) -> Key:
+        return self._key("engines")
 
     # keys outside design 3.2 that the platform itself needs --------------------------------
     def lock(self, resource: str) -> Key:

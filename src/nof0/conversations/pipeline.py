@@ -14,6 +14,7 @@ from nof0.db.arrays import last_by_key
 from nof0.kernel.events import ConversationMessage, DecisionCycle
 from nof0.kernel.stage import Staged
 from nof0.runtime import Runtime
+from nof0.traders.fencing import fence_events
 
 __all__ = ["stage_messages", "stage_decision_cycles"]
 
@@ -32,6 +33,9 @@ async def stage_messages(rt: Runtime, conn: AsyncConnection, events: list[Conver
 
 
 async def stage_decision_cycles(rt: Runtime, conn: AsyncConnection, events: list[DecisionCycle]) -> Staged:
+    events, refused = await fence_events(conn, events, lambda e: e.model_id)  # a stale lease writes nothing
+    if not events:
+        return Staged(rejected=refused)
     rows = last_by_key(
         ({"model_id": e.model_id, "cycle_number": e.cycle_number, "prompt_digest": e.prompt_digest,
           "cot_trace": e.cot_trace, "decisions": e.decisions, "success": e.success,
@@ -40,6 +44,6 @@ async def stage_decision_cycles(rt: Runtime, conn: AsyncConnection, events: list
         lambda r: (r["model_id"], r["cycle_number"]),
     )
     changed = await repo.upsert_decision_cycles(conn, rows)
-    staged = Staged(changed=len(changed), duplicates=len(events) - len(changed))
+    staged = Staged(changed=len(changed), duplicates=len(events) - len(changed), rejected=refused)
     staged.models = set(changed)
     return staged.then(publish_last_decisions, *sorted(set(changed))) if changed else staged

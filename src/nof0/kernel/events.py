@@ -293,6 +293,8 @@ class DecisionCycle(_Event, tag="decision_cycle"):
     template_digest: Annotated[str, Meta(max_length=512)] | None = None
     run_id: Annotated[str, Meta(max_length=128)] | None = None
     finished_at: AwareTime | None = None
+    # the lease's fencing token of the engine process writing for the trader (docs/scaling.md); None: unfenced
+    fencing_token: Annotated[int, Meta(ge=0, le=2**62)] | None = None
 
 
 # What became of one model call: a reply (``ok``; ``truncated`` when the model hit max_tokens;
@@ -334,6 +336,8 @@ class TraderState(_Event, tag="trader_state"):
     risk_guards: JsonObject | UnsetType = UNSET
     last_decision_at: AwareTime | None | UnsetType = UNSET
     pause_until: AwareTime | None | UnsetType = UNSET
+    # the lease's fencing token of the engine process writing for the trader (docs/scaling.md); None: unfenced
+    fencing_token: Annotated[int, Meta(ge=0, le=2**62)] | None = None
 
 
 class SimOrder(_Event, tag="sim_order"):

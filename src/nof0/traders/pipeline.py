@@ -22,6 +22,7 @@ from nof0.trades.pipeline import refold_stale_books
 from nof0.trades.rows import NAMESPACE
 from nof0.traders import repository as repo
 from nof0.traders.cache import publish_trader_states
+from nof0.traders.fencing import fence_events
 
 __all__ = ["stage_models", "stage_trader_states", "default_inception_id"]
 
@@ -67,11 +68,14 @@ async def stage_models(rt: Runtime, conn: AsyncConnection, events: list[ModelEve
 
 
 async def stage_trader_states(rt: Runtime, conn: AsyncConnection, events: list[TraderState]) -> Staged:
+    events, refused = await fence_events(conn, events, lambda e: e.trader_id)  # a stale lease writes nothing
+    if not events:
+        return Staged(rejected=refused)
     rows = _merge(events, "trader_id", _STATE_OPTIONAL, UNSET)
     for row in rows:
         for name in _STATE_OPTIONAL:
             row[f"has_{name}"] = name in row
             row.setdefault(name, None)
     changed = await repo.upsert_trader_states(conn, rows)
-    staged = Staged(changed=len(changed), duplicates=len(events) - len(changed))
+    staged = Staged(changed=len(changed), duplicates=len(events) - len(changed), rejected=refused)
     return staged.then(publish_trader_states, *sorted(changed)) if changed else staged

@@ -164,3 +164,20 @@ async def list_trader_states(conn: AsyncConnection, trader_ids: Sequence[str]) -
         (list(trader_ids),),
     )
     return await cur.fetchall()
+
+
+async def advance_fences(conn: AsyncConnection, tokens: dict[str, int]) -> dict[str, int]:
+    """Raise each trader's stored fencing token to the given one (never lower it), under the row lock that
+    orders concurrent writers; returns the token stored for each trader afterwards."""
+    ids = sorted(tokens)
+    cur = await conn.execute(
+        """
+        INSERT INTO trader_fencing AS f (trader_id, token)
+        SELECT * FROM unnest(%(ids)s::text[], %(tokens)s::bigint[])
+        ON CONFLICT (trader_id) DO UPDATE SET token = GREATEST(f.token, EXCLUDED.token),
+            updated_at = CASE WHEN EXCLUDED.token > f.token THEN now() ELSE f.updated_at END
+        RETURNING trader_id, token
+        """,
+        {"ids": ids, "tokens": [tokens[i] for i in ids]},
+    )
+    return {r["trader_id"]: r["token"] for r in await cur.fetchall()}
