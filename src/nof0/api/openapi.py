@@ -70,7 +70,9 @@ _TRADER = _obj({
     "next_decision_at": _nullable(_SECONDS), "decision_interval_s": _nullable(_NUM),
     "last_cycle_number": _nullable(_INT), "llm_model": _nullable(_STR), "exchange_provider": _nullable(_STR),
     "market_provider": _nullable(_STR), "allocation_pct": _nullable(_NUM),
-    "budget": {"description": "LLM budget used; null until recorded"},
+    "budget": _nullable(_obj({"tokens_today": _INT, "cost_usd_today": _NUM, "calls_today": _INT,
+                              "daily_budget_usd": _NUM, "daily_budget_tokens": _INT},
+                             description="model calls of the current UTC day beside the daily budgets")),
 })
 
 
