@@ -49,6 +49,7 @@ class DbSource:
     def __init__(self, rt: Runtime, read_path: ReadPath | None = None) -> None:
         self.rt = rt
         self.read_path = read_path or ReadPath(rt)
+        self._whole: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}  # peek's builders, made once
         self._builders: dict[str, Callable[[str, int], Awaitable[dict[str, Any]]]] = {
             "crypto-prices": self._crypto_prices,
             "positions": self._positions,
@@ -63,6 +64,12 @@ class DbSource:
 
     async def payload(self, spec: EndpointSpec, variant: str = ALL_VARIANT) -> Payload:
         return await self.read_path.get(spec.name, variant, spec.ttl_class, lambda: self.build(spec, variant))
+
+    def peek(self, spec: EndpointSpec) -> Payload | None:
+        build = self._whole.get(spec.name)
+        if build is None:
+            build = self._whole[spec.name] = lambda: self.build(spec, ALL_VARIANT)
+        return self.read_path.peek(spec.name, ALL_VARIANT, spec.ttl_class, build)
 
     async def build(self, spec: EndpointSpec, variant: str = ALL_VARIANT) -> dict[str, Any]:
         """The body built now, bypassing the response cache (the read path's miss; ``nof0 parity``)."""
