@@ -1,4 +1,5 @@
-"""A trader driven through the fake gateway for a scripted session under a simulated clock: open
+"""A trader driven through the fake gateway for a scripted session under a simulated clock, on the sim
+market and the sim exchange: open
 (with a guard rejection beside it), hold, a malformed reply, a 429 then a close, a re-entry refused
 by the cooldown; then a restart that continues the numbering and honours the cooldown and a pause.
 Every row and key the session leaves is checked."""
@@ -22,7 +23,7 @@ from nof0.kernel.clock import FixedClock
 from nof0.kernel.events import SymbolEvent, TraderState
 from nof0.llm_calls import repository as llm_repo
 from tests.fakes.openai_gateway import FakeGateway
-from tests.fakes.paper_exchange import PaperExchange
+from nof0.engine.exchange.sim.exchange import SimExchange
 
 T0 = 1_761_400_800_000  # a whole minute
 MIN = 60_000
@@ -97,7 +98,8 @@ async def test_scripted_session_leaves_every_row_and_key(rt, gateway, redis_sync
     await ingest.ingest([SymbolEvent(symbol="BTC"), SymbolEvent(symbol="ETH")])
     provider, mk = sim_market(clock)
     await tick(provider, mk, T0)
-    exchange = PaperExchange(ingest, mk, clock)
+    exchange = SimExchange(rt, "sim", rt.config.exchange.providers["sim"], {"hyperliquid": mk}, ingest=ingest)
+    await exchange.start()
     mgr = Manager(rt, exchanges={"sim": exchange}, markets={"hyperliquid": mk},
                   candles={"hyperliquid": provider.candles}, ingest=ingest, run_id="run-a")
     await mgr.start()
@@ -130,10 +132,13 @@ async def test_scripted_session_leaves_every_row_and_key(rt, gateway, redis_sync
     reentry = cycles[4]["decisions"][0]
     assert reentry["status"] == "rejected" and "cooldown" in reentry["reason"]
 
-    # the exchange saw one entry, its two triggers and one close; the triggers went with the close
-    kinds = [(o.symbol, o.side, o.reduce_only, o.trigger.kind if o.trigger else None) for _, o in exchange.requests]
-    assert kinds == [("BTC", "buy", False, None), ("BTC", "sell", True, "tp"), ("BTC", "sell", True, "sl")]
-    assert exchange.requests[0][1].cloid == cloid_for("t1", 1, "BTC", "open") and exchange.orders["t1"] == []
+    # the exchange took one entry, its two triggers and one close; the triggers went with the close
+    orders = await _rows(rt, "SELECT symbol, side, order_type, reduce_only, status, cloid FROM sim_orders"
+                             " WHERE trader_id = 't1' ORDER BY oid")
+    assert [(o["symbol"], o["side"], o["order_type"], o["reduce_only"], o["status"]) for o in orders] == [
+        ("BTC", "buy", "market", False, "filled"), ("BTC", "sell", "take_profit", True, "canceled"),
+        ("BTC", "sell", "stop", True, "canceled"), ("BTC", "sell", "market", True, "filled")]
+    assert orders[0]["cloid"] == cloid_for("t1", 1, "BTC", "open") and await exchange.open_orders("t1") == []
     fills = await _rows(rt, "SELECT side, size FROM fills WHERE model_id = 't1' ORDER BY ts_ms")
     size = first["BTC"]["quantity"]
     assert [(f["side"], f["size"]) for f in fills] == [("buy", size), ("sell", size)]
@@ -159,7 +164,9 @@ async def test_scripted_session_leaves_every_row_and_key(rt, gateway, redis_sync
     assert redis_sync.hget(f"{redis_prefix}:trader:t1:state", "trader_id") == b"t1"
 
     # a restart (a new manager on the same store) continues the numbering and keeps the cooldown
-    exchange2 = PaperExchange(ingest, mk, clock)
+    await exchange.close()
+    exchange2 = SimExchange(rt, "sim", rt.config.exchange.providers["sim"], {"hyperliquid": mk}, ingest=ingest)
+    await exchange2.start()
     again = Manager(rt, exchanges={"sim": exchange2}, markets={"hyperliquid": mk},
                     candles={"hyperliquid": provider.candles}, ingest=IngestService(rt, linger_s=0), run_id="run-b")
     await again.start()
@@ -174,6 +181,7 @@ async def test_scripted_session_leaves_every_row_and_key(rt, gateway, redis_sync
     clock.value = T0 + 31 * MIN
     (res,) = await again.run_due()
     assert res.cycle_number == 6 and res.success
+    await exchange2.close()
 
 
 async def test_unavailable_model_is_reported_and_skipped(rt, gateway):
@@ -185,7 +193,8 @@ async def test_unavailable_model_is_reported_and_skipped(rt, gateway):
     await ingest.ingest([SymbolEvent(symbol="BTC"), SymbolEvent(symbol="ETH")])
     provider, mk = sim_market(clock)
     await tick(provider, mk, T0)
-    mgr = Manager(rt, exchanges={"sim": PaperExchange(ingest, mk, clock)}, markets={"hyperliquid": mk},
+    sim = SimExchange(rt, "sim", rt.config.exchange.providers["sim"], {"hyperliquid": mk}, ingest=ingest)
+    mgr = Manager(rt, exchanges={"sim": sim}, markets={"hyperliquid": mk},
                   candles={"hyperliquid": provider.candles}, ingest=ingest)
     await mgr.start()
     (res,) = await mgr.run_due()
@@ -194,3 +203,4 @@ async def test_unavailable_model_is_reported_and_skipped(rt, gateway):
     assert status["t1"]["status"] == "unavailable" and "NOF0_LLM_API_KEY" in status["t1"]["reason"]
     assert await _rows(rt, "SELECT 1 FROM decision_cycles") == []
     assert await mgr.run_due(T0 + 1000) == []  # not retried before the next interval
+    await sim.close()
