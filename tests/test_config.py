@@ -28,7 +28,11 @@ def _edit(path: Path, old: str, new: str) -> None:
 def test_shipped_configuration_loads():
     cfg = load_config(ETC, env={})
     assert (cfg.ttl.short, cfg.ttl.medium, cfg.ttl.long) == (10, 60, 300)
-    assert [t.id for t in cfg.manager.traders] == ["trader_aggressive_short", "trader_conservative_long"]
+    assert [t.id for t in cfg.manager.traders] == ["trader_aggressive_short", "trader_conservative_long",
+                                                   "trader_swing_momentum"]
+    # offline by default: every shipped trader runs a built-in strategy on the sim market and exchange
+    assert {(t.model.split(":")[0], t.market_provider, t.exchange_provider) for t in cfg.manager.traders} == {
+        ("strategy", "sim", "sim")}
     assert set(cfg.exchange.providers) == {"hyperliquid", "hyperliquid_testnet", "sim"}
     assert cfg.exchange.providers["sim"].type == "sim"
     assert cfg.root.api.port == 8888 and cfg.root.postgres.dsn == ""
@@ -141,10 +145,13 @@ def test_parse_duration_rejects(bad):
     ("nof0.yaml", "batch_rows: 50000", "batch_rows: 0", "jobs.retention.batch_rows"),
     ("nof0.yaml", "max_batches_per_run: 20", "max_batches_per_run: 20\n    keep_forever: true",
      "jobs.retention.keep_forever"),
-    ("manager.yaml", "allocation_pct: 45", "allocation_pct: 150", "traders[0].allocation_pct"),
+    ("manager.yaml", "allocation_pct: 33", "allocation_pct: 150", "traders[0].allocation_pct"),
     ("manager.yaml", "starting_capital_usd: 10000", "starting_capital_usd: 0", "traders[0].starting_capital_usd"),
     ("manager.yaml", "id: trader_aggressive_short", "id: trader aggressive", "traders[0].id"),
-    ("manager.yaml", "min_confidence: 0.75", "min_confidence: 75", "traders[0].risk_params.min_confidence"),
+    ("manager.yaml", "min_confidence: 0.6", "min_confidence: 75", "traders[0].risk_params.min_confidence"),
+    ("manager.yaml", "model: strategy:mean_reversion", "model: gpt-9", "traders[0].model"),
+    ("manager.yaml", "after_close: 30s", "after_close: soon", "traders[0].cooldown.after_close"),
+    ("manager.yaml", "after_close: 30s", "after_close: 30s\n      after_win: 1m", "traders[0].cooldown.after_win"),
 ])
 def test_out_of_range_values_name_file_and_key(etc, file, old, new, path):
     _edit(etc / file, old, new)

@@ -98,24 +98,3 @@ def test_second_process_attaches_and_leaves_the_server_running(data_dir):
     assert (data_dir / "redis" / "nof0.rdb").exists()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
-
-
-def test_the_runbooks_backup_command_dumps_the_embedded_server():
-    """docs/runbook.md's backup lines, run as written from a folder holding var/ (a pg_dump older than the
-    server refuses: the machine's may be older than the embedded PostgreSQL 16)."""
-    root = Path(tempfile.mkdtemp(prefix="nof0r-", dir="/tmp"))
-    servers = resolve_servers(load_config(ETC, env={"NOF0_DATA_DIR": str(root / "var")}))
-    try:
-        migrate(servers.postgres_dsn)
-        runbook = (REPO / "docs" / "runbook.md").read_text()
-        script = runbook.split("## Backups", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
-        script = script.replace(".venv/bin/python", sys.executable)  # this test's interpreter
-        run = subprocess.run(["bash", "-euc", script], cwd=root, capture_output=True, text=True, timeout=120)
-        assert run.returncode == 0, run.stderr
-        (dump,) = root.glob("nof0-*.dump")
-        pg_restore = Path(__import__("pgserver").__file__).parent / "pginstall" / "bin" / "pg_restore"
-        listing = subprocess.run([str(pg_restore), "--list", str(dump)], capture_output=True, text=True, check=True)
-        assert "TABLE public models" in listing.stdout
-    finally:
-        servers.stop()
-        shutil.rmtree(root, ignore_errors=True)

@@ -5,7 +5,11 @@ For one response (endpoint + variant) the steps are:
 0. Bytes this process confirmed current less than ``LOCAL_FRESH_MS`` ago are served without asking
    Redis (a near cache: one Redis round trip per key per second instead of one per request; it adds
    at most that second to the staleness the endpoint's TTL class already allows). These requests
-   are not counted in ``nof0_cache_requests_total``, which counts Redis reads.
+   are not counted in ``nof0_cache_requests_total``, which counts Redis reads. A request that finds
+   the held bytes in the last quarter of that window starts steps 1-2 in the background (refresh
+   ahead) and is served at once, so a key polled steadily is confirmed, or rebuilt after an
+   invalidation, before its window ends and no request waits for Redis or Postgres; the window itself
+   is unchanged (bytes are never served more than ``LOCAL_FRESH_MS`` after they were confirmed).
 1. Ask Redis for the 42-byte header of ``nof0:api:{endpoint}:{variant}``. When its ETag equals the
    payload this process already holds, serve those bytes (a hit moves 42 bytes, and encodes nothing).
    When it differs, fetch the whole value once and keep it.
@@ -37,7 +41,7 @@ from psycopg_pool import PoolTimeout
 from redis.exceptions import RedisError
 
 from nof0.api import repository as repo
-from nof0.api.errors import Unavailable
+from nof0.api.errors import ApiError, Unavailable
 from nof0.api.outage import Outage
 from nof0.api.payload import HEADER_LEN, Payload, etag_of_header
 from nof0.api.sources import ALL_VARIANT
@@ -71,18 +75,37 @@ class ReadPath:
         self.gzip_min = rt.config.root.api.gzip_min_bytes
         self._held: dict[str, Payload] = {}
         self._inflight: dict[str, asyncio.Future[Payload]] = {}
+        self._refreshing: dict[str, asyncio.Task[None]] = {}  # refresh-ahead tasks (step 0)
         self.redis = Outage("redis", rt.clock, REDIS_RETRY_MS)
         self.postgres = Outage("postgres", rt.clock, POSTGRES_RETRY_MS)
         self._probe_s = min(POSTGRES_PROBE_S, float(rt.config.root.postgres.connect_timeout))
         self._keys: dict[tuple[str, str], Key] = {}  # whole-endpoint keys, built once
 
     # ----------------------------------------------------------------------------- public
+    def peek(self, endpoint: str, variant: str, ttl_class: str, build: Builder | None = None) -> Payload | None:
+        """Step 0 alone, without awaiting: the held payload when confirmed within ``LOCAL_FRESH_MS``.
+
+        The HTTP protocol (``wire.py``) answers with it inside the parser callback; None sends the
+        request down the full path (``get``). With ``build``, a payload in the last quarter of its window
+        is refreshed in the background (the module doc's refresh ahead)."""
+        key = self._key(endpoint, variant, ttl_class)
+        held = self._held.get(key.name)
+        if held is None:
+            return None
+        window = min(LOCAL_FRESH_MS, key.ttl_ms or 0)
+        age = self.rt.clock.now_ms() - held.validated_ms
+        if age >= window:
+            return None
+        if build is not None and age >= window - window // 4 and key.name not in self._refreshing:
+            self._refresh_ahead(key, endpoint, variant, build)
+        return held
+
     async def get(self, endpoint: str, variant: str, ttl_class: str, build: Builder) -> Payload:
+        held = self.peek(endpoint, variant, ttl_class, build)
+        if held is not None:
+            return held
         key = self._key(endpoint, variant, ttl_class)
         now = self.rt.clock.now_ms()
-        held = self._held.get(key.name)
-        if held is not None and now - held.validated_ms < min(LOCAL_FRESH_MS, key.ttl_ms or 0):
-            return held
         if self.redis_usable(now):
             try:
                 payload = await self._from_redis(key, now)
@@ -99,6 +122,32 @@ class ReadPath:
         if held is not None and now - held.validated_ms < (key.ttl_ms or 0):
             return held
         return await self._single_flight(key, endpoint, variant, build)
+
+    def _refresh_ahead(self, key: Key, endpoint: str, variant: str, build: Builder) -> None:
+        task = asyncio.get_running_loop().create_task(self._refresh(key, endpoint, variant, build))
+        self._refreshing[key.name] = task
+        task.add_done_callback(lambda t, name=key.name: self._refreshed(name, t))
+
+    async def _refresh(self, key: Key, endpoint: str, variant: str, build: Builder) -> None:
+        now = self.rt.clock.now_ms()
+        if not self.redis_usable(now):
+            return  # requests after the window take the Redis-down way (step 3)
+        try:
+            payload = await self._from_redis(key, now)
+        except RedisError as exc:
+            self.redis_failed(endpoint, exc)
+            return
+        self.redis.answered()
+        self.rt.metrics.cache_requests.labels(endpoint, "hit" if payload is not None else "miss").inc()
+        if payload is None:
+            await self._single_flight(key, endpoint, variant, build)
+
+    def _refreshed(self, name: str, task: asyncio.Task[None]) -> None:
+        self._refreshing.pop(name, None)
+        if not task.cancelled() and (exc := task.exception()) is not None and not isinstance(exc, ApiError):
+            # the requests after the window rebuild themselves and answer the error; an outage (an
+            # ApiError: 503) is logged once by its Outage, anything else here
+            log.warning("background refresh failed", key=name, error=f"{type(exc).__name__}: {exc}")
 
     def _key(self, endpoint: str, variant: str, ttl_class: str) -> Key:
         if variant != ALL_VARIANT:  # per-model keys are not kept: their ids come from requests

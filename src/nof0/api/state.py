@@ -48,5 +48,9 @@ class ApiState:
     async def payload(self, name: str, variant: str = ALL_VARIANT) -> Payload:
         return await self.sources[name].payload(ALL_SPECS[name], variant)
 
+    def peek(self, name: str) -> Payload | None:
+        """The whole endpoint's payload if it can be served without awaiting (``Source.peek``)."""
+        return self.sources[name].peek(ALL_SPECS[name])
+
     def max_age(self, name: str) -> int:
         return int(self.rt.config.ttl.seconds(ALL_SPECS[name].ttl_class))
