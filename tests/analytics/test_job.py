@@ -336,11 +336,10 @@ async def test_a_failing_model_is_reported_and_the_others_published(clocked, pg_
 
 
 async def test_postgres_trade_stats_are_the_python_definitions_on_edge_cases(clocked, pg_dsn):
-    """The job's statistics come from one SQL aggregate pass (``list_trade_stats``): on awkward trades
-    they equal ``metrics.trade_stats`` over the same trades as the Python facts."""
+    """The job's trade statistics come from Postgres (``repository.list_trade_cells`` and
+    ``list_trade_order_stats``): on awkward trades they equal ``metrics.trade_stats`` over the same trades."""
     import random
 
-    from nof0.analytics import repository as repo
     from nof0.analytics.metrics import TradeFacts, trade_stats
     from tests.analytics.seed import make_trade
 
@@ -374,8 +373,7 @@ async def test_postgres_trade_stats_are_the_python_definitions_on_edge_cases(clo
             entry_commission_dollars=r["entry_commission_dollars"], exit_commission_dollars=r["exit_commission_dollars"],
             leverage=r["leverage"], confidence=r["confidence"], exit_plan=plan)
 
-    async with clocked.pool.connection() as conn:
-        stats = await repo.list_trade_stats(conn, ["edge", "one", "empty"])
+    stats = await job_module._trade_stats(clocked, ["edge", "one", "empty"])
     assert set(stats) == {"edge", "one"}  # a model without closed trades has no row (its stats are all 0)
     for model_id, trades in (("edge", rows), ("one", single)):
         expected = msgspec.to_builtins(trade_stats([facts(r) for r in trades]))

@@ -141,7 +141,7 @@ def group_facts(
 ) -> dict[str, ModelFacts]:
     """Rows of the batch read (see ``analytics/repository.py``) -> one :class:`ModelFacts` per model."""
     facts = {m: ModelFacts(m) for m in model_ids}
-    if isinstance(trades, dict):  # per model, from the database (``repository.list_trade_stats``)
+    if isinstance(trades, dict):  # per model, from the database (``job._trade_stats``)
         for f in facts.values():
             f.stats = trades.get(f.model_id, TradeStats())
     else:

@@ -8,7 +8,7 @@ computing is skipped, so two workers never compute the same model at once (the l
 while the job runs, since it can outlast their short TTL).
 
 The trades are never read into Python: Postgres computes their statistics for every model in one
-aggregate pass (``repository.list_trade_stats``, in its own REPEATABLE READ transaction). The other
+aggregate pass and one small query per model (``_trade_stats``, in REPEATABLE READ on one snapshot). The other
 facts (decisions, positions, conversations) are read per batch of models, one query per table, in one
 REPEATABLE READ transaction per batch; the arithmetic runs in a worker thread so the service's event
 loop keeps serving. Redis
@@ -29,7 +29,7 @@ from redis import RedisError
 
 from nof0.analytics import cache, repository as repo
 from nof0.analytics.facts import ModelFacts, group_facts, model_analytics
-from nof0.analytics.metrics import TradeStats
+from nof0.analytics.metrics import TradeStats, stats_of_cells
 from nof0.analytics.publish import note_redis_failure
 from nof0.cache.guards import hold_locks
 from nof0.cache.keys import Key
@@ -95,10 +95,7 @@ async def run_analytics(
         report.skipped_locked = [m for m in wanted if locks[m].name not in held]
 
         t = time.perf_counter()
-        async with rt.pool.connection() as conn, conn.transaction():
-            await repo.begin_snapshot_read(conn)
-            # every model's trades in one aggregate pass: Postgres does the per-trade arithmetic
-            stats = await repo.list_trade_stats(conn, mine) if mine else {}
+        stats = await _trade_stats(rt, mine) if mine else {}
         report.read_s += time.perf_counter() - t
         report.trades += sum(s.total_trades for s in stats.values())
         step = max(1, batch_models)
@@ -129,6 +126,31 @@ def analytics_lock(rt: Runtime, model_id: str) -> Key:
     if len(resource) > 64:
         resource = f"analytics.sha1-{hashlib.sha1(model_id.encode()).hexdigest()}"
     return rt.keys.lock(resource)
+
+
+async def _trade_stats(rt: Runtime, model_ids: list[str]) -> dict[str, TradeStats]:
+    """Every model's trade statistics from Postgres: the cells' aggregate pass and the per-model
+    medians run at once on two connections reading one snapshot (one core each on a small machine)."""
+    async with AsyncExitStack() as stack:
+        first = await stack.enter_async_context(rt.pool.connection())
+        await stack.enter_async_context(first.transaction())
+        await repo.begin_snapshot_read(first)
+        second = first
+        if rt.pool.max_size > 1:
+            second = await stack.enter_async_context(rt.pool.connection())
+            await stack.enter_async_context(second.transaction())
+            await repo.begin_snapshot_read(second)
+            await repo.use_snapshot(second, await repo.export_snapshot(first))
+            cells, ordered = await asyncio.gather(repo.list_trade_cells(first, model_ids),
+                                                  repo.list_trade_order_stats(second, model_ids))
+        else:
+            cells = await repo.list_trade_cells(first, model_ids)
+            ordered = await repo.list_trade_order_stats(first, model_ids)
+    return {
+        m: stats_of_cells(cells[m], median_holding=holding, median_notional=notional,
+                          last_exit_time_s=exit_ms / 1000, last_trade_id=last_id)
+        for m, (holding, notional, exit_ms, last_id) in ordered.items() if m in cells
+    }
 
 
 async def _analyse_batch(

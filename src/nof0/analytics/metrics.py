@@ -116,8 +116,8 @@ class TradeStats(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Everything the four trade tables are made of: counts, sums, means, sample stds and medians.
 
     :func:`trade_stats` computes it from :class:`TradeFacts`; the analytics job has Postgres compute
-    the same numbers (``repository.list_trade_stats``: one aggregate pass into :class:`TradeCell`
-    rows, combined by :func:`stats_of_cells`), so both ways share the tables' definitions below. Means and stds of an empty sample are 0, a std of fewer than two is 0.
+    the same numbers (``repository.list_trade_cells``: one aggregate pass into :class:`TradeCell`
+    rows, combined by :func:`stats_of_cells`; ``list_trade_order_stats``: medians, last trade), so both ways share the tables' definitions below. Means and stds of an empty sample are 0, a std of fewer than two is 0.
     """
 
     total_trades: int = 0
@@ -175,7 +175,7 @@ def combine_moments(parts: Sequence[Moments]) -> Moments:
 
 class TradeCell(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The trades of one model that share a side and whether they won, summarised (one row of
-    ``repository.list_trade_stats``' aggregate pass); a model's statistics combine its (up to) 4 cells."""
+    ``repository.list_trade_cells``' aggregate pass); a model's statistics combine its (up to) 4 cells."""
 
     won: bool  # net pnl > 0
     side: Side

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import tuple_row
 
-from nof0.analytics.metrics import Moments, TradeCell, TradeStats, stats_of_cells
+from nof0.analytics.metrics import Moments, TradeCell
 
 __all__ = [
     "list_leaderboard",
@@ -21,7 +21,10 @@ __all__ = [
     "list_model_analytics",
     "begin_snapshot_read",
     "list_model_ids",
-    "list_trade_stats",
+    "list_trade_cells",
+    "list_trade_order_stats",
+    "export_snapshot",
+    "use_snapshot",
     "list_decision_cycles",
     "list_position_spans",
     "list_equity_points",
@@ -137,12 +140,12 @@ SELECT m.id, med.holding, med.notional, last.exit_ts_ms, last.id
 """
 
 
-async def list_trade_stats(conn: AsyncConnection, model_ids: list[str]) -> dict[str, TradeStats]:
-    """The statistics of each model's closed round trips (entry and exit time known), as
-    ``metrics.trade_stats`` defines them; a model without such trades is absent."""
-    cells: dict[str, list[TradeCell]] = {}
+async def list_trade_cells(conn: AsyncConnection, model_ids: list[str]) -> dict[str, list[TradeCell]]:
+    """The cells of each model's closed round trips (entry and exit time known); a model without such
+    trades is absent. ``metrics.stats_of_cells`` makes a model's statistics of them."""
     # JIT compiling these expressions costs more (~0.1 s a query) than it saves on a million rows
     await conn.execute("SET LOCAL jit = off")
+    cells: dict[str, list[TradeCell]] = {}
     async with _tuples(conn) as cur:
         await cur.execute(_CELLS_SQL, (model_ids,))
         for row in await cur.fetchall():
@@ -151,11 +154,27 @@ async def list_trade_stats(conn: AsyncConnection, model_ids: list[str]) -> dict[
             cells.setdefault(row[0], []).append(TradeCell(
                 won=row[1], side=row[2], gross=m[0], net=m[1], fees=m[2], notional=m[3], holding=m[4],
                 max_net=row[14], min_net=row[15], stop_loss=Moments(*row[16:19]), take_profit=Moments(*row[19:22])))
-        await cur.execute(_ORDERED_SQL, (list(cells),))
-        ordered = await cur.fetchall()
-    return {model_id: stats_of_cells(cells[model_id], median_holding=holding, median_notional=notional,
-                                     last_exit_time_s=exit_ms / 1000, last_trade_id=last_id)
-            for model_id, holding, notional, exit_ms, last_id in ordered}
+    return cells
+
+
+async def list_trade_order_stats(conn: AsyncConnection, model_ids: list[str]) -> dict[str, tuple[float, float, int, str]]:
+    """Per model with closed round trips: median holding period (minutes), median notional, and the
+    exit time (ms) and id of the last exited trade (ties: the greatest id)."""
+    await conn.execute("SET LOCAL jit = off")
+    async with _tuples(conn) as cur:
+        await cur.execute(_ORDERED_SQL, (model_ids,))
+        return {m: (holding, notional, exit_ms, last_id) for m, holding, notional, exit_ms, last_id in await cur.fetchall()}
+
+
+async def export_snapshot(conn: AsyncConnection) -> str:
+    """The snapshot of this REPEATABLE READ transaction, for ``use_snapshot`` on another connection."""
+    cur = await conn.execute("SELECT pg_export_snapshot() AS snapshot")
+    return (await cur.fetchone())["snapshot"]
+
+
+async def use_snapshot(conn: AsyncConnection, snapshot: str) -> None:
+    """After ``begin_snapshot_read``: read what the exporting transaction reads (its data, its instant)."""
+    await conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
 
 
 async def list_decision_cycles(conn: AsyncConnection, model_ids: list[str]) -> list[tuple[str, int | None, float, str]]:
