@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal, Mapping
 import msgspec
 import yaml
 
+from nof0.cache.parts import InvalidKeyPart, validate_part
+
 __all__ = [
     "ConfigError",
     "Config",
@@ -91,7 +93,7 @@ Pct = Annotated[float, msgspec.Meta(ge=0, le=100)]
 Unit = Annotated[float, msgspec.Meta(ge=0, le=1)]
 PosFloat = Annotated[float, msgspec.Meta(gt=0)]
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
-# the key-safe set of nof0.cache.keys: trader ids become model ids and Redis key parts
+# the key-safe set of nof0.cache.parts (KEY_PART): trader ids become model ids and Redis key parts
 Ident = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._@/-]{1,64}$")]
 
 
@@ -441,8 +443,6 @@ def _check_cross_references(cfg: Config, base: Path) -> None:
     if root.postgres.pool_min > root.postgres.pool_max:
         raise ConfigError(cfg.path, "postgres.pool_min",
                           f"{root.postgres.pool_min} is larger than postgres.pool_max {root.postgres.pool_max}")
-    from nof0.cache.keys import InvalidKeyPart, validate_part  # local: keys imports this module
-
     try:
         validate_part("prefix", root.redis.prefix)
     except InvalidKeyPart as exc:
