@@ -153,6 +153,7 @@ class IngestSettings(_Strict):
     tick_batch_size: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 5000
     conversation_window: PosInt = 100
     trades_stream_maxlen: PosInt = 100_000
+    changes_stream_maxlen: PosInt = 10_000  # approximate cap of nof0:changes (cache.changes)
 
 
 # retention ages in days; 0 keeps a table's rows forever

@@ -23,9 +23,10 @@ For one response (endpoint + variant) the steps are:
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import hashlib
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable
 
 from redis.exceptions import RedisError
 
@@ -81,6 +82,13 @@ class ReadPath:
         if held is not None and now - held.validated_ms < (key.ttl_ms or 0):
             return held
         return await self._single_flight(key, endpoint, variant, build)
+
+    def forget(self, endpoints: Iterable[str]) -> None:
+        """Drop the bytes held for ``endpoints`` (every variant): their data changed (``api.listener``), so
+        the next request asks Redis instead of serving them for the rest of ``LOCAL_FRESH_MS``."""
+        patterns = [self.rt.keys.api_payload_scan(e) for e in endpoints]
+        for name in [n for n in self._held if any(fnmatch.fnmatchcase(n, p) for p in patterns)]:
+            del self._held[name]
 
     def _key(self, endpoint: str, variant: str, ttl_class: str) -> Key:
         if variant != ALL_VARIANT:  # per-model keys are not kept: their ids come from requests

@@ -2,6 +2,7 @@
 
 uvicorn serves ``create_app(rt)``; the caller owns the process signals and asks the server to stop by
 setting ``stop``. uvicorn's own signal capture is disabled so several tasks can share one stop event.
+The app's lifespan runs with the server: it is where the API listens to the changes writers announce.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ async def serve_api(rt: Runtime, stop: asyncio.Event, *, host: str | None = None
     socket listens. Build the app first to surface configuration errors before other tasks start."""
     host, port = api_address(rt, host, port)
     server = _Server(uvicorn.Config(
-        app if app is not None else create_app(rt), host=host, port=port, lifespan="off", log_config=None, access_log=False,
+        app if app is not None else create_app(rt), host=host, port=port, lifespan="auto", log_config=None, access_log=False,
         server_header=False, proxy_headers=False,  # the API answers the same whoever asks
     ))
 

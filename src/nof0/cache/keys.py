@@ -178,6 +178,10 @@ class Keyspace:
         validate_part("variant", variant)
         return Key(f"{self.prefix}:api:{endpoint}:{variant}", _API, self.ttl.millis(ttl_class))
 
+    def changes_stream(self) -> Key:
+        """What writers changed (``cache.changes``): one entry per change, read by every API process."""
+        return Key(f"{self.prefix}:changes", _CHANGES, None)
+
     def api_payload_scan(self, endpoint: str) -> str:
         """A SCAN MATCH pattern for every cached response variant of one endpoint."""
         validate_part("endpoint", endpoint)
@@ -186,3 +190,4 @@ class Keyspace:
 
 _LOCK = KeyPattern("lock", "lock:{resource}", KeyType.STRING, "lock", False, "coordination")
 _API = KeyPattern("api_payload", "api:{endpoint}:{variant}", KeyType.STRING, "medium", False, "API payloads")
+_CHANGES = KeyPattern("changes_stream", "changes", KeyType.STREAM, None, False, "ingest and job commits")
