@@ -68,24 +68,32 @@ class ChangeListener:
     def __init__(self, rt: Runtime, read_path: ReadPath) -> None:
         self.rt = rt
         self.read_path = read_path
-        # below the Redis client's socket timeout, so a quiet stream never looks like a dead server
-        self.block_ms = max(1, min(1000, int(rt.config.root.redis.socket_timeout * 500)))
+        # below the Redis client's socket timeout, so a quiet stream never looks like a dead server;
+        # short, since stopping waits for the read in progress
+        self.block_ms = max(1, min(500, int(rt.config.root.redis.socket_timeout * 500)))
         self.last_id: str | None = None  # the newest entry applied (None until the start is known)
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         self._closed = False
         self._failing = False
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator["ChangeListener"]:
         self._closed = False
+        self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="nof0-api-change-listener")
         try:
             yield self
         finally:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+            # Asked to stop, not cancelled: the blocking read ends within block_ms and the connection
+            # goes back to the pool clean (a read cancelled halfway can leave it waiting for its reply).
+            self._stop.set()
+            task, self._task = self._task, None
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self.block_ms / 1000 + 5)
+            except asyncio.TimeoutError:  # pragma: no cover - a read stuck past the socket timeout
+                task.cancel()
 
     async def caught_up(self) -> None:
         """Wait until every change announced before this call has been applied (for tests and probes)."""
@@ -115,7 +123,7 @@ class ChangeListener:
 
     async def _run(self) -> None:
         try:
-            while True:
+            while not self._stop.is_set():
                 try:
                     if self.last_id is None:
                         await self._advance(await latest_change_id(self.rt.redis, self.rt.keys))
@@ -123,7 +131,8 @@ class ChangeListener:
                                                  block_ms=self.block_ms, count=_COUNT)
                 except (RedisError, OSError) as exc:
                     self._failed(exc)
-                    await asyncio.sleep(_RETRY_S)
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), _RETRY_S)
                     continue
                 if self._failing:
                     self._failing = False
