@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/api_bench.py [--duration 10] [--connections 32] [--postgres DSN --redis URL]
 
-Loads the 270 KB nof1 trades capture (``shared/fixtures/nof1-2025-10-26/trades.json``, read by this
+Loads the 270 KB nof1 trades capture (``tests/fixtures/nof1-2025-10-26/trades.json``, read by this
 script, never by the product) into a fresh database, starts ``nof0 serve`` on it, saves the exact
 bodies it answers for ``/api/leaderboard`` and ``/api/trades`` as static files, and serves them with
 one nginx worker. wrk (one thread, keep-alive, no gzip) measures both in the same run; the script
@@ -38,7 +38,7 @@ import yaml
 from psycopg.types.json import Jsonb
 
 REPO = Path(__file__).resolve().parents[1]
-CAPTURE = REPO.parent / "shared" / "fixtures" / "nof1-2025-10-26"
+CAPTURE = REPO / "tests" / "fixtures" / "nof1-2025-10-26"
 sys.path.insert(0, str(REPO / "src"))
 
 from nof0.db.dsn import with_database  # noqa: E402

@@ -28,8 +28,8 @@ from nof0.embedded import EmbeddedPostgres, EmbeddedRedis
 from nof0.runtime import Servers, open_runtime
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-FIXTURES = SHARED / "fixtures" / "nof1-2025-10-26"
+# nof1's captures of 2025-10-26: its numbers, ids and times; the chat texts are our own (see README there)
+FIXTURES = REPO / "tests" / "fixtures" / "nof1-2025-10-26"
 ETC = REPO / "etc" / "nof0.yaml"
 
 

@@ -152,6 +152,7 @@ _EXTENSIONS: list[Callable[[Any], None]] = [
     __import__("nof0.ingest.commands", fromlist=["register"]).register,  # ingest, traders sync
     __import__("nof0.importer.commands", fromlist=["register"]).register,  # import
     __import__("nof0.jobs.commands", fromlist=["register"]).register,  # retention
+    __import__("nof0.engine.market.commands", fromlist=["register"]).register,  # feed
 ]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
@@ -30,6 +31,7 @@ __all__ = [
     "TTLClasses",
     "load_config",
     "parse_duration",
+    "parse_time_ms",
     "DEFAULT_CONFIG_PATH",
 ]
 
@@ -74,12 +76,36 @@ def parse_duration(value: Any) -> float:
 def _dec_hook(type_: type, obj: Any) -> Any:
     if type_ is Duration:
         return Duration(parse_duration(obj))
+    if type_ is TimeMs:
+        return TimeMs(parse_time_ms(obj))
     # msgspec's protocol: this exception type tells it the hook does not handle ``type_``
     raise NotImplementedError(f"no decoder for {type_}")
 
 
 class Duration(float):
     """Seconds; written in YAML as a number or a string like ``10s``/``5m``/``24h``."""
+
+
+class TimeMs(int):
+    """Epoch milliseconds; written in YAML as an RFC 3339 time with a zone (``2025-10-26T00:00:00Z``)."""
+
+
+def parse_time_ms(value: Any) -> int:
+    """Epoch milliseconds of an RFC 3339 time (a string, or the datetime YAML makes of an unquoted one);
+    a time zone is required."""
+    from datetime import datetime
+
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+        except ValueError:
+            raise ValueError(f"expected an RFC 3339 time such as 2025-10-26T00:00:00Z, got {value!r}") from None
+    if not isinstance(moment, datetime):
+        raise ValueError(f"expected an RFC 3339 time such as 2025-10-26T00:00:00Z, got {value!r}")
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!s} needs a time zone (Z or +00:00)")
+    return int(moment.timestamp() * 1000)
 
 
 # --------------------------------------------------------------------------- nof0.yaml
@@ -94,7 +120,8 @@ Unit = Annotated[float, msgspec.Meta(ge=0, le=1)]
 PosFloat = Annotated[float, msgspec.Meta(gt=0)]
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
 # the key-safe set of nof0.cache.parts (KEY_PART): trader ids become model ids and Redis key parts
-Ident = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._@/-]{1,64}$")]
+# \A and \Z, never ^ and $ ($ matches before a final newline): the same full match as cache.parts
+Ident = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9._@/-]{1,64}\Z")]
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -168,6 +195,8 @@ class RetentionSettings(_Strict):
     # 0 (keep) by default: archived cycles would stop counting in the public num_invocations and in
     # the analytics' invocation and signal tables; set 90 (design 2.5) where those may be windowed
     decision_cycles_days: RetentionDays = 0
+    # 0 (keep) by default: the since-inception curves and the analytics read the whole equity history
+    account_equity_snapshots_days: RetentionDays = 0
     batch_rows: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 50_000  # rows per file and transaction
     max_batches_per_run: PosInt = 20  # per table: a backlog drains over several runs, never blocking the others
     archive_dir: str = ""  # empty: <data_dir>/archive
@@ -180,6 +209,9 @@ class JobSettings(_Strict):
     analytics_every: Duration = Duration(120)
     refresh_after_ingest: bool = True
     retention_every: Duration = Duration(3600)
+    # monthly partitions (migration 010): made this many months ahead, checked at start and on this cadence
+    partitions_every: Duration = Duration(21600)
+    partitions_ahead: Annotated[int, msgspec.Meta(ge=1, le=24)] = 2
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
 
 
@@ -299,14 +331,54 @@ class ExchangeConfig(_Strict):
     providers: dict[str, ExchangeProvider] = msgspec.field(default_factory=dict)
 
 
+CandleInterval = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d", "3d", "1w"]
+
+
+class SimAssetSettings(_Strict):
+    """A sim asset's levels (engine.market.sim); BTC ETH SOL BNB DOGE XRP have built-in ones."""
+
+    price: PosFloat  # at the sim's anchor time
+    volatility: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.04  # daily, as a fraction
+    sz_decimals: Annotated[int, msgspec.Meta(ge=0, le=8)] = 2
+    max_leverage: Annotated[float, msgspec.Meta(gt=0, le=100)] = 10
+    funding: Annotated[float, msgspec.Meta(ge=-0.01, le=0.01)] = 0.0000125  # hourly
+    open_interest_usd: NonNegFloat = 50_000_000
+    day_volume_usd: NonNegFloat = 100_000_000
+
+
 class MarketProvider(_Strict):
-    type: Literal["hyperliquid"]
+    type: Literal["hyperliquid", "sim", "replay"]
+    symbols: list[str] = msgspec.field(default_factory=list)
+    # the feed (engine.market.feed), every type
+    meta_poll_interval: Duration = Duration(60)  # metaAndAssetCtxs: at start and this often
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000  # ticks per ingest batch at most
+    batch_linger: Duration = Duration(0.005)  # how long a batch's first tick waits for more
+    stale_after: Duration = Duration(30)  # no price update for this long: logged and counted
+    # hyperliquid
     testnet: bool = False
     base_url: str = ""
     timeout: Duration = Duration(10)
     http_user_agent: str = "nof0"
     max_retries: NonNegInt = 3
-    symbols: list[str] = msgspec.field(default_factory=list)
+    ws_ping_interval: Duration = Duration(20)  # {"method":"ping"} this often
+    ws_pong_timeout: Duration = Duration(10)  # no pong within this: the connection is replaced
+    reconnect_min: Duration = Duration(0.5)  # backoff of reconnects: doubling from here ...
+    reconnect_max: Duration = Duration(30)  # ... up to here, with jitter
+    ws_candles: list[CandleInterval] = msgspec.field(default_factory=list)  # candle intervals subscribed per symbol
+    ws_trades: bool = False  # subscribe the trades of each symbol
+    # sim
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = 0
+    tick_interval: Duration = Duration(1)
+    volatility_scale: Annotated[float, msgspec.Meta(ge=0, le=100)] = 1.0  # multiplies every asset's volatility
+    anchor: TimeMs = TimeMs(1_761_436_800_000)  # 2025-10-26T00:00:00Z: when prices are the starting ones
+    assets: dict[str, SimAssetSettings] = msgspec.field(default_factory=dict)
+    # replay
+    source: str = "hyperliquid"  # the price_ticks source re-played
+    start: TimeMs | None = None  # RFC 3339 time, the range's start (inclusive) ...
+    end: TimeMs | None = None  # ... and end (exclusive)
+    speed: Annotated[float, msgspec.Meta(ge=0, le=1_000_000)] = 1.0  # 60: an hour in a minute; 0: no pacing
+    loop: bool = False  # start again at the end of the range
+    meta_provider: str = ""  # whose stored metadata the replay serves (default: source)
 
 
 class MarketConfig(_Strict):
@@ -391,9 +463,28 @@ def _convert(data: Any, type_: type, file: Path) -> Any:
         m = _MSGSPEC_PATH.match(str(exc))
         msg, raw = (m.group("msg"), m.group("path") or "") if m else (str(exc), "")
         path = raw.lstrip(".")
+        if "[...]" in path:  # msgspec does not name a mapping's key: find the entry that fails
+            path = _name_mapping_key(data, type_, path)
         if u := _UNKNOWN.match(msg):
             raise ConfigError(file, _join(path, u.group(1)), "unknown key") from None
         raise ConfigError(file, path or "(top level)", msg) from None
+
+
+def _name_mapping_key(data: Any, type_: type, path: str) -> str:
+    """``providers[...].type`` -> ``providers.kraken.type`` for a top-level mapping of structs."""
+    field, _, rest = path.partition("[...]")
+    if "." in field or not isinstance(data, dict) or not isinstance(data.get(field), dict):
+        return path
+    hint = typing.get_type_hints(type_).get(field)
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is not dict or len(args) != 2:
+        return path
+    for key, value in data[field].items():
+        try:
+            msgspec.convert(value, args[1], strict=False, dec_hook=_dec_hook)
+        except msgspec.ValidationError:
+            return f"{field}.{key}{rest}"
+    return path
 
 
 def _read_yaml(file: Path) -> Any:
@@ -469,6 +560,7 @@ def _check_cross_references(cfg: Config, base: Path) -> None:
                 f"trader {trader.id!r} names unknown market provider {trader.market_provider!r}"
                 f" (known in {cfg.root.files.market}: {', '.join(sorted(cfg.market.providers)) or 'none'})",
             )
+    _check_market(cfg, base / cfg.root.files.market)
     ds_file = cfg.path
     from nof0.endpoints import ENDPOINTS  # local: endpoint names live with the API contract
 
@@ -477,3 +569,30 @@ def _check_cross_references(cfg: Config, base: Path) -> None:
             raise ConfigError(
                 ds_file, f"api.data_sources.{name}", f"unknown endpoint (known: {', '.join(ENDPOINTS)})"
             )
+
+
+def _check_market(cfg: Config, market_file: Path) -> None:
+    market = cfg.market
+    if market.default and market.default not in market.providers:
+        raise ConfigError(market_file, "default", f"names unknown provider {market.default!r}"
+                          f" (known: {', '.join(sorted(market.providers)) or 'none'})")
+    for name, p in market.providers.items():
+        where = f"providers.{name}"
+        try:
+            from nof0.cache.keys import validate_part  # local: keys imports this module
+
+            validate_part("provider name", name)
+            for i, symbol in enumerate(p.symbols):
+                validate_part(f"symbols[{i}]", symbol)
+        except ValueError as exc:
+            raise ConfigError(market_file, where, str(exc)) from None
+        if p.type == "hyperliquid" and not p.base_url.startswith(("http://", "https://")):
+            raise ConfigError(market_file, f"{where}.base_url", f"must be an http:// or https:// URL, got {p.base_url!r}")
+        if p.type == "replay":
+            for key in ("start", "end"):
+                if getattr(p, key) is None:
+                    raise ConfigError(market_file, f"{where}.{key}", "a replay needs its time range (start and end)")
+            if p.end <= p.start:
+                raise ConfigError(market_file, f"{where}.end", "is not after start")
+            if not p.symbols:
+                raise ConfigError(market_file, f"{where}.symbols", "a replay needs the symbols to re-play")

@@ -10,6 +10,7 @@ import pytest
 
 from nof0.api.server import ApiStartError, serve_api
 from nof0.config import ConfigError
+from nof0.engine.runner import Engine
 from nof0.service import run_service
 
 
@@ -22,7 +23,8 @@ def _free_port() -> int:
 async def test_run_service_serves_the_api_until_stopped(rt):
     port = _free_port()
     stop, listening = asyncio.Event(), asyncio.Event()
-    service = asyncio.create_task(run_service(rt, stop, host="127.0.0.1", port=port, api_started=listening))
+    service = asyncio.create_task(run_service(rt, stop, host="127.0.0.1", port=port, api_started=listening,
+                                              engine=Engine(rt, markets=[])))  # no feed: no network
     await asyncio.wait_for(listening.wait(), 10)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
         r = await c.get("/api/crypto-prices")
@@ -40,7 +42,7 @@ async def test_serve_api_reports_a_port_in_use(rt):
         stop = asyncio.Event()
         with pytest.raises(ApiStartError, match=str(port)):
             await asyncio.wait_for(serve_api(rt, stop, host="127.0.0.1", port=port), 10)
-        assert await run_service(rt, stop, host="127.0.0.1", port=port) == 1
+        assert await run_service(rt, stop, host="127.0.0.1", port=port, engine=Engine(rt, markets=[])) == 1
 
 
 async def test_a_file_source_without_a_folder_is_a_configuration_error(rt):

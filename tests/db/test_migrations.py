@@ -2,48 +2,54 @@
 
 from __future__ import annotations
 
-import re
 import threading
 
 import psycopg
 import pytest
 
 from nof0.db import migrate as m
-from tests.conftest import SHARED
 
-DESIGN = SHARED / "design" / "data-store.md"
+# information_schema data_type of each design type (BIGSERIAL is a bigint, INT/INTEGER an integer)
+TEXT, BIGINT, INT, DOUBLE = "text", "bigint", "integer", "double precision"
+TSTZ, JSONB, UUID, BOOL = "timestamp with time zone", "jsonb", "uuid", "boolean"
 
-# design type text -> information_schema data_type
-_TYPES = {
-    "TEXT": "text",
-    "BIGSERIAL": "bigint",
-    "BIGINT": "bigint",
-    "INT": "integer",
-    "INTEGER": "integer",
-    "DOUBLE PRECISION": "double precision",
-    "TIMESTAMPTZ": "timestamp with time zone",
-    "JSONB": "jsonb",
-    "UUID": "uuid",
-    "BOOLEAN": "boolean",
+# Our transcription of the design's section 2.2 (data-store.md, "Detailed Schemas"): every table and
+# column it specifies, with the type it names. The tests never read the design document itself; when
+# the design changes, this transcription changes with it.
+DESIGN_TABLES: dict[str, dict[str, str]] = {
+    "models": {"id": TEXT, "display_name": TEXT, "trader_config": JSONB, "created_at": TSTZ},
+    "symbols": {"symbol": TEXT, "quote_currency": TEXT, "created_at": TSTZ},
+    "price_ticks": {"id": BIGINT, "symbol": TEXT, "price": DOUBLE, "ts_ms": BIGINT, "source": TEXT,
+        "ingested_at": TSTZ},
+    "price_latest": {"symbol": TEXT, "price": DOUBLE, "ts_ms": BIGINT, "updated_at": TSTZ},
+    "accounts": {"model_id": TEXT, "base_currency": TEXT, "created_at": TSTZ, "updated_at": TSTZ},
+    "account_equity_snapshots": {"id": BIGINT, "model_id": TEXT, "ts_ms": BIGINT, "equity_usd": DOUBLE,
+        "realized_pnl": DOUBLE, "unrealized_pnl": DOUBLE, "run_id": UUID, "created_at": TSTZ},
+    "positions": {"id": TEXT, "model_id": TEXT, "symbol": TEXT, "side": TEXT, "entry_price": DOUBLE,
+        "quantity": DOUBLE, "leverage": DOUBLE, "confidence": DOUBLE, "entry_ts_ms": BIGINT,
+        "commission": DOUBLE, "status": TEXT, "exit_ts_ms": BIGINT, "exit_price": DOUBLE, "metadata": JSONB,
+        "updated_at": TSTZ},
+    "trader_state": {"trader_id": TEXT, "exchange_provider": TEXT, "market_provider": TEXT,
+        "allocation_pct": DOUBLE, "cooldown": JSONB, "risk_guards": JSONB, "last_decision_at": TSTZ,
+        "pause_until": TSTZ},
+    "trades": {"id": TEXT, "model_id": TEXT, "symbol": TEXT, "side": TEXT, "trade_type": TEXT,
+        "quantity": DOUBLE, "leverage": DOUBLE, "confidence": DOUBLE, "entry_price": DOUBLE,
+        "entry_ts_ms": BIGINT, "exit_price": DOUBLE, "exit_ts_ms": BIGINT, "realized_gross_pnl": DOUBLE,
+        "realized_net_pnl": DOUBLE, "total_commission_dollars": DOUBLE, "entry_oid": BIGINT, "exit_oid": BIGINT,
+        "created_at": TSTZ},
+    "model_analytics": {"model_id": TEXT, "updated_at": TSTZ, "payload": JSONB, "server_time_ms": BIGINT},
+    "conversations": {"id": BIGINT, "model_id": TEXT, "created_at": TSTZ},
+    "conversation_messages": {"id": BIGINT, "conversation_id": BIGINT, "role": TEXT, "content": TEXT,
+        "ts_ms": BIGINT, "metadata": JSONB},
+    "decision_cycles": {"id": BIGINT, "model_id": TEXT, "cycle_number": INT, "prompt_digest": TEXT,
+        "cot_trace": TEXT, "decisions": JSONB, "success": BOOL, "error_message": TEXT, "executed_at": TSTZ},
+    "market_assets": {"provider": TEXT, "symbol": TEXT, "name": TEXT, "sz_decimals": INT,
+        "max_leverage": DOUBLE, "only_isolated": BOOL, "margin_table_id": INT, "is_delisted": BOOL,
+        "updated_at": TSTZ},
+    "market_asset_ctx": {"provider": TEXT, "symbol": TEXT, "funding": DOUBLE, "open_interest": DOUBLE,
+        "oracle_px": DOUBLE, "mark_px": DOUBLE, "mid_px": DOUBLE, "impact_pxs": JSONB, "prev_day_px": DOUBLE,
+        "day_ntl_vlm": DOUBLE, "day_base_vlm": DOUBLE, "updated_at": TSTZ},
 }
-
-
-def design_tables() -> dict[str, dict[str, str]]:
-    """Table -> {column: data_type} parsed from the SQL blocks of design section 2.2."""
-    text = DESIGN.read_text()
-    section = text.split("### 2.2 Detailed Schemas", 1)[1].split("### 2.3", 1)[0]
-    tables: dict[str, dict[str, str]] = {}
-    for name, body in re.findall(r"#### `(\w+)`[^\n]*\n```sql\n(.*?)```", section, re.S):
-        cols = {}
-        for line in body.splitlines():
-            line = line.strip().rstrip(",")
-            if not line or line.upper().startswith("PRIMARY KEY"):
-                continue
-            col, rest = line.split(None, 1)
-            dtype = next(t for t in sorted(_TYPES, key=len, reverse=True) if rest.upper().startswith(t))
-            cols[col] = _TYPES[dtype]
-        tables[name] = cols
-    return tables
 
 
 def _columns(dsn: str) -> dict[str, dict[str, str]]:
@@ -70,13 +76,13 @@ def all_migrations() -> list[str]:
 
 
 def test_design_lists_fifteen_tables():
-    assert len(design_tables()) == 15
+    assert len(DESIGN_TABLES) == 15
 
 
 def test_migrate_creates_every_design_table_and_column(empty_dsn):
     assert m.migrate(empty_dsn) == all_migrations()
     actual = _columns(empty_dsn)
-    for table, cols in design_tables().items():
+    for table, cols in DESIGN_TABLES.items():
         assert table in actual, f"table {table} missing"
         for col, dtype in cols.items():
             assert actual[table].get(col) == dtype, f"{table}.{col}: expected {dtype}, got {actual[table].get(col)}"

@@ -1,4 +1,4 @@
-"""The arena API (nof1 wire format, ``shared/design/nof1-api.md``): Redis first, Postgres on a miss.
+"""The arena API (nof1 wire format, the design's ``nof1-api.md``): Redis first, Postgres on a miss.
 
 ``app.create_app(rt)`` builds the Starlette application; ``read_path`` is design 3.3/3.4 applied to
 responses (encoded payload cache, rebuild lock, fail-open on Redis); ``sources`` chooses per endpoint

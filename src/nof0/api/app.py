@@ -22,10 +22,11 @@ from starlette.routing import Route
 
 from nof0.api import routes
 from nof0.api.cors import CorsMiddleware
+from nof0.api.dashboard import dashboard_routes
 from nof0.api.errors import ApiError
 from nof0.api.fast import FastPath
 from nof0.api.responses import as_api_error, error_response, json_response
-from nof0.api.spec import SPECS
+from nof0.api.spec import ALL_SPECS
 from nof0.api.state import ApiState
 from nof0.runtime import Runtime
 
@@ -64,7 +65,7 @@ class ArenaApp(Starlette):
 def create_app(rt: Runtime) -> Starlette:
     state = ApiState(rt)
     route_list = [
-        Route(SPECS[name].path, handler, methods=["GET"], name=name)
+        Route(ALL_SPECS[name].path, handler, methods=["GET"], name=name)
         for name, handler in routes.ENDPOINT_HANDLERS.items()
     ]
     route_list += [
@@ -73,6 +74,7 @@ def create_app(rt: Runtime) -> Starlette:
         Route("/readyz", routes.readyz, methods=["GET"]),
         Route("/openapi.json", routes.openapi_json, methods=["GET"]),
         Route("/metrics", routes.metrics, methods=["GET"]),
+        *dashboard_routes(),
     ]
     return ArenaApp(
         state,

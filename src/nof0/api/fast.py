@@ -1,6 +1,6 @@
 """The hot path: GET/HEAD of a whole endpoint answered straight from its encoded payload.
 
-Sits in front of the Starlette router for the requests that need no routing: one of the eight
+Sits in front of the Starlette router for the requests that need no routing: one of the
 endpoint paths, no query parameters the endpoint defines. It asks the endpoint's source for the
 payload (the same read path as the routes), picks the representation from the request headers
 and sends prebuilt headers and bytes: no Request/Response objects, no header building per request.
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from nof0.api.responses import as_api_error, error_parts, payload_parts
-from nof0.api.spec import SPECS
+from nof0.api.spec import ALL_SPECS
 from nof0.api.state import ApiState
 
 __all__ = ["FastPath"]
@@ -22,10 +22,10 @@ class FastPath:
     def __init__(self, app: Any, state: ApiState) -> None:
         self.app = app
         self.state = state
-        self.paths = {spec.path: name for name, spec in SPECS.items()}
-        self.max_age = {name: state.max_age(name) for name in SPECS}
+        self.paths = {spec.path: name for name, spec in ALL_SPECS.items()}
+        self.max_age = {name: state.max_age(name) for name in ALL_SPECS}
         # endpoints whose query parameters change the answer are served here only without a query
-        self.parameterised = {name for name, spec in SPECS.items() if spec.parameters}
+        self.parameterised = {name for name, spec in ALL_SPECS.items() if spec.parameters}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         name = self.paths.get(scope["path"]) if scope["type"] == "http" else None

@@ -14,7 +14,7 @@ from typing import Iterable
 from redis.exceptions import RedisError
 
 from nof0.api.sources import ALL_VARIANT
-from nof0.api.spec import SPECS
+from nof0.api.spec import ALL_SPECS
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
 
@@ -23,13 +23,13 @@ __all__ = ["invalidate_api_payloads"]
 log = get_logger("nof0.api.invalidate")
 
 
-async def invalidate_api_payloads(rt: Runtime, endpoints: Iterable[str] = tuple(SPECS)) -> int:
+async def invalidate_api_payloads(rt: Runtime, endpoints: Iterable[str] = tuple(ALL_SPECS)) -> int:
     """Delete the cached responses of ``endpoints`` (per-model analytics included); returns keys deleted."""
     names = list(endpoints)
-    unknown = [n for n in names if n not in SPECS]
+    unknown = [n for n in names if n not in ALL_SPECS]
     if unknown:
-        raise ValueError(f"unknown endpoint(s): {', '.join(unknown)} (known: {', '.join(SPECS)})")
-    keys = [rt.keys.api_payload(n, ALL_VARIANT, SPECS[n].ttl_class).name for n in names]
+        raise ValueError(f"unknown endpoint(s): {', '.join(unknown)} (known: {', '.join(ALL_SPECS)})")
+    keys = [rt.keys.api_payload(n, ALL_VARIANT, ALL_SPECS[n].ttl_class).name for n in names]
     try:
         if "analytics" in names:  # one key per model asked for: found by pattern
             pattern = rt.keys.api_payload_scan("analytics")

@@ -31,10 +31,10 @@ __all__ = ["ChangeListener", "KIND_ENDPOINTS", "endpoints_of"]
 log = get_logger("nof0.api.listener")
 
 # The API responses built from each kind of change. Event types (docs/events.md) whose facts the
-# endpoints read directly, then the jobs' outputs. Kinds not listed (market metadata, decision cycles,
-# trader and simulator state) feed no endpoint.
+# endpoints read directly, then the jobs' outputs. Kinds not listed (symbols, market metadata,
+# simulator state) feed no endpoint.
 KIND_ENDPOINTS: dict[str, tuple[str, ...]] = {
-    "model": ("positions", "account-totals", "since-inception-values"),
+    "model": ("positions", "account-totals", "since-inception-values", "traders"),
     "price_tick": ("crypto-prices", "positions", "account-totals"),
     "fill": ("trades", "positions", "account-totals"),
     "trade": ("trades", "account-totals"),
@@ -42,6 +42,8 @@ KIND_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "position_close": ("trades", "positions", "account-totals"),
     "equity_snapshot": ("account-totals",),
     "conversation_message": ("conversations",),
+    "decision_cycle": ("traders",),
+    "trader_state": ("traders",),
     "views": ("leaderboard", "since-inception-values"),
     "leaderboard": ("leaderboard",),
     "since_inception": ("since-inception-values",),

@@ -63,6 +63,17 @@ _ANALYTICS = _obj({"id": _STR, "model_id": _STR, "updated_at": _SECONDS},
                   additionalProperties=True)
 
 
+_TRADER = _obj({
+    "id": _STR, "name": _STR,
+    "status": {"enum": ["running", "paused", None], "description": "null: not traded here (e.g. imported)"},
+    "pause_until": _nullable(_SECONDS), "last_decision_at": _nullable(_SECONDS),
+    "next_decision_at": _nullable(_SECONDS), "decision_interval_s": _nullable(_NUM),
+    "last_cycle_number": _nullable(_INT), "llm_model": _nullable(_STR), "exchange_provider": _nullable(_STR),
+    "market_provider": _nullable(_STR), "allocation_pct": _nullable(_NUM),
+    "budget": {"description": "LLM budget used; null until recorded"},
+})
+
+
 def _with_time(props: dict[str, Any]) -> dict[str, Any]:
     return _obj({**props, "serverTime": _MS})
 
@@ -114,7 +125,7 @@ def openapi_document() -> dict[str, Any]:
                 params=[_int_query("limit", "at most this many models", 1)]),
             "/api/account-totals": _get("Hourly account series per model since its inception", _with_time(
                 {"accountTotals": {"type": "array", "items": _ACCOUNT_RECORD}, "lastHourlyMarkerRead": _INT}),
-                params=[_int_query("lastHourlyMarker", "only records with a greater hourly marker", 0)]),
+                params=[_int_query("lastHourlyMarker", "only records from this hourly marker on, this one included", 0)]),
             "/api/trades": _get("Closed trades, newest exit first (each model's latest 100)", _with_time(
                 {"trades": {"type": "array", "items": _TRADE}})),
             "/api/since-inception-values": _get("Starting capital and inception per model", _with_time(
@@ -132,12 +143,19 @@ def openapi_document() -> dict[str, Any]:
                 {"conversations": {"type": "array", "items": _obj({"model_id": _STR, "messages": {
                     "type": "array", "items": _obj({"role": {"enum": ["system", "user", "assistant"]},
                                                     "content": _STR, "timestamp": _nullable(_SECONDS)})}})}})),
+            "/api/traders": _get("Each model's trader status (not a nof1 endpoint; docs/api.md)", _with_time(
+                {"traders": {"type": "array", "items": _TRADER}})),
             "/healthz": {"get": {"summary": "The process answers", "responses": {"200": {"description": "alive"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics (docs/metrics.md)", "responses": {
                 "200": {"description": "text exposition format", "content": {"text/plain": {}}}}}},
             "/readyz": {"get": {"summary": "Postgres and Redis reachable, migrations current", "responses": {
                 "200": {"description": "ready"},
                 "503": {"description": "not ready; reason names each failed check"}}}},
+            "/": {"get": {"summary": "The arena dashboard (HTML; reads the endpoints above)", "responses": {
+                "200": {"description": "the page", "content": {"text/html": {}}}}}},
+            "/dashboard/{name}": {"get": {"summary": "The dashboard's stylesheet and scripts", "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": _STR}], "responses": {
+                "200": {"description": "the file"}, "404": {"description": "no such file"}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
         },
     }

@@ -19,6 +19,7 @@ __all__ = [
     "list_since_inception_facts",
     "list_hourly_account_series",
     "list_positions_at",
+    "list_traders",
     "model_exists",
     "ping",
 ]
@@ -147,7 +148,8 @@ async def list_hourly_account_series(conn: AsyncConnection) -> list[Row]:
             WINDOW w AS (PARTITION BY model_id ORDER BY ts_ms ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         )
         SELECT DISTINCT ON (hourly_marker, model_id)
-               model_id, ts_ms, equity_usd, realized_pnl, unrealized_pnl, capital, hourly_marker, minute_marker,
+               model_id, ts_ms, equity_usd, realized_pnl, unrealized_pnl, capital, inception_ms, hourly_marker,
+               minute_marker,
                (CASE WHEN n_returns >= 2 AND sd_r > 0 THEN mean_r / sd_r ELSE 0 END)::double precision AS sharpe
           FROM running
          ORDER BY hourly_marker, model_id, ts_ms DESC
@@ -177,6 +179,37 @@ async def list_positions_at(conn: AsyncConnection, model_ids: Sequence[str], at_
          ORDER BY r.model_id, r.ts_ms, p.symbol, p.entry_ts_ms
         """,
         (list(model_ids), list(at_ms)),
+    )
+    return await cur.fetchall()
+
+
+async def list_traders(conn: AsyncConnection) -> list[Row]:
+    """Every model with its trader state (null columns for a model that is not traded here, e.g. an
+    imported one) and its latest decision cycle's time, for ``/api/traders``.
+
+    ``decision_interval_s`` comes from ``models.trader_config`` (``nof0 traders sync`` stores the
+    trader's configuration there, durations in seconds). The latest cycle is one backward scan of
+    ``idx_decision_cycles_model_exec`` per model.
+    """
+    cur = await conn.execute(
+        """
+        SELECT m.id, m.display_name,
+               m.trader_config ->> 'model' AS llm_model,
+               CASE WHEN jsonb_typeof(m.trader_config -> 'decision_interval') = 'number'
+                    THEN (m.trader_config ->> 'decision_interval')::double precision END AS decision_interval_s,
+               ts.trader_id IS NOT NULL AS has_state,
+               ts.exchange_provider, ts.market_provider, ts.allocation_pct,
+               ts.last_decision_at, ts.pause_until,
+               last_cycle.executed_at AS last_cycle_at, last_cycle.cycle_number AS last_cycle_number
+          FROM models m
+          LEFT JOIN trader_state ts ON ts.trader_id = m.id
+          LEFT JOIN LATERAL (
+                SELECT d.executed_at, d.cycle_number FROM decision_cycles d
+                 WHERE d.model_id = m.id
+                 ORDER BY d.executed_at DESC
+                 LIMIT 1) last_cycle ON true
+         ORDER BY m.id
+        """
     )
     return await cur.fetchall()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["EndpointSpec", "SPECS", "FACT_ENDPOINTS"]
+__all__ = ["EndpointSpec", "SPECS", "ARENA_SPECS", "ALL_SPECS", "FACT_ENDPOINTS"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +45,14 @@ SPECS: dict[str, EndpointSpec] = {
 # Endpoints whose bodies are facts (stored rows); the others are computed from the facts, so parity
 # reports their differences without failing (issue: "derived endpoints ... without failing").
 FACT_ENDPOINTS = frozenset({"trades", "crypto-prices", "since-inception-values", "positions", "conversations"})
+
+# Endpoints of this arena beyond nof1's API (the dashboard reads them): always the db source, no
+# snapshot file, no parity. ``traders`` is short: a pause or a new decision should show within seconds.
+ARENA_SPECS: dict[str, EndpointSpec] = {
+    s.name: s
+    for s in (
+        EndpointSpec("traders", "short", True, ""),
+    )
+}
+
+ALL_SPECS: dict[str, EndpointSpec] = {**SPECS, **ARENA_SPECS}

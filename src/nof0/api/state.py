@@ -12,7 +12,7 @@ from nof0.api.read_path import ReadPath
 from nof0.api.sources import ALL_VARIANT, Source
 from nof0.api.sources.db import DbSource
 from nof0.api.sources.file import FileSource
-from nof0.api.spec import SPECS
+from nof0.api.spec import ALL_SPECS, SPECS
 from nof0.config import ConfigError
 from nof0.runtime import Runtime
 
@@ -31,7 +31,9 @@ def build_sources(rt: Runtime, read_path: ReadPath) -> dict[str, Source]:
         if not Path(api.file_dir).is_dir():
             raise ConfigError(rt.config.path, "api.file_dir", f"{api.file_dir!r} is not a folder")
         file = FileSource(api.file_dir, rt.clock, rt.config.ttl, gzip_min=api.gzip_min_bytes)
-    return {name: (file if file is not None and api.data_sources.get(name) == "file" else db) for name in SPECS}
+    sources: dict[str, Source] = {
+        name: (file if file is not None and api.data_sources.get(name) == "file" else db) for name in SPECS}
+    return {**sources, **{name: db for name in ALL_SPECS if name not in SPECS}}
 
 
 class ApiState:
@@ -45,7 +47,7 @@ class ApiState:
         self.openapi = Payload.encode(openapi_document(), gzip_min=gzip_min, now_ms=rt.clock.now_ms())
 
     async def payload(self, name: str, variant: str = ALL_VARIANT) -> Payload:
-        return await self.sources[name].payload(SPECS[name], variant)
+        return await self.sources[name].payload(ALL_SPECS[name], variant)
 
     def max_age(self, name: str) -> int:
-        return int(self.rt.config.ttl.seconds(SPECS[name].ttl_class))
+        return int(self.rt.config.ttl.seconds(ALL_SPECS[name].ttl_class))

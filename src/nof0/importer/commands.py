@@ -33,5 +33,5 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("import", help="load a nof1 snapshot folder (trades.json, crypto-prices.json, ...) into the store")
-    p.add_argument("directory", help="folder with nof1 API captures, e.g. ../shared/fixtures/nof1-2025-10-26")
+    p.add_argument("directory", help="folder with nof1 API captures, e.g. tests/fixtures/nof1-2025-10-26")
     p.set_defaults(fn=cmd_import)

@@ -27,8 +27,10 @@ __all__ = [
     "RESERVED_POSITION_METADATA", "position_version",
 ]
 
-# Ids become Redis key parts (nof0.cache.keys): the same character set and length.
-SAFE_ID = r"^[A-Za-z0-9._@/-]{1,64}$"
+# Ids become Redis key parts (nof0.cache.keys): the same character set and length. Anchored with \A and
+# \Z, never ^ and $: msgspec searches the pattern, and $ also matches before a final newline, so
+# "gpt-5\n" would pass here and only fail in Postgres (whose CHECK rejects it), taking its batch down.
+SAFE_ID = r"\A[A-Za-z0-9._@/-]{1,64}\Z"
 # Timestamps between 2000-01-01 and 2100-01-01: catches seconds-for-milliseconds mix-ups both ways.
 MIN_TS_MS, MAX_TS_MS = 946_684_800_000, 4_102_444_800_000
 # Bounds of numbers (finite and far from the double range: sums, products and ratios of them computed
@@ -86,7 +88,7 @@ class ModelEvent(_Event, tag="model"):
 
 class SymbolEvent(_Event, tag="symbol"):
     symbol: SafeId
-    quote_currency: Annotated[str, Meta(pattern=r"^[A-Z0-9]{1,16}$")] | None = None
+    quote_currency: Annotated[str, Meta(pattern=r"\A[A-Z0-9]{1,16}\Z")] | None = None
 
 
 # --------------------------------------------------------------------------- prices & market
@@ -99,7 +101,7 @@ class PriceTick(_Event, tag="price_tick"):
     source: SafeId = "hyperliquid"
 
 
-NumStr = Annotated[str, Meta(pattern=r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$")]
+NumStr = Annotated[str, Meta(pattern=r"\A-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\Z")]
 
 
 class UniverseEntry(msgspec.Struct, kw_only=True):
@@ -347,7 +349,7 @@ def _check_decisions(decisions: list[JsonObject]) -> None:
         signal = d.get("signal")
         if signal not in _SIGNALS:
             raise EventError(f"{where}.signal", signal, f"must be one of {', '.join(_SIGNALS)}")
-        if "symbol" in d and d["symbol"] is not None and not (isinstance(d["symbol"], str) and _SYMBOL.match(d["symbol"])):
+        if "symbol" in d and d["symbol"] is not None and not (isinstance(d["symbol"], str) and _SYMBOL.fullmatch(d["symbol"])):
             raise EventError(f"{where}.symbol", d["symbol"], "must be a symbol (letters, digits and . _ - @ /)")
         c = d.get("confidence")
         if c is not None and not (_finite_number(c) and 0 <= c <= 1):

@@ -27,6 +27,7 @@ from nof0.api.payload import Payload
 from nof0.api.read_path import ReadPath
 from nof0.api.sources import ALL_VARIANT
 from nof0.api.spec import EndpointSpec
+from nof0.api.traders import traders_payload
 from nof0.cache.keys import Key
 from nof0.conversations.payloads import message_json
 from nof0.obs.logging import get_logger
@@ -57,6 +58,7 @@ class DbSource:
             "leaderboard": self._leaderboard,
             "analytics": self._analytics,
             "conversations": self._conversations,
+            "traders": self._traders,
         }
 
     async def payload(self, spec: EndpointSpec, variant: str = ALL_VARIANT) -> Payload:
@@ -155,3 +157,8 @@ class DbSource:
             by_model.setdefault(r["model_id"], []).append(message_json(r))
         return {"conversations": [{"model_id": m, "messages": msgs} for m, msgs in by_model.items()],
                 "serverTime": now}
+
+    async def _traders(self, variant: str, now: int) -> dict[str, Any]:
+        async with self.rt.pool.connection() as conn, conn.transaction():
+            rows = await repo.list_traders(conn)
+        return traders_payload(rows, now)

@@ -2,7 +2,7 @@
 
 ``api.file_dir`` holds one JSON file per endpoint, named as nof1's paths (``trades.json``,
 ``crypto-prices.json``, ...). Analytics come from ``analytics.json`` or, when absent, from the
-per-model files ``analytics-{model_id}.json`` (as in ``shared/fixtures/nof1-2025-10-26``).
+per-model files ``analytics-{model_id}.json`` (as in ``tests/fixtures/nof1-2025-10-26``).
 
 A file is read once per change of its size or modification time (one ``stat`` per request) and
 encoded once per change or per TTL class of the endpoint, never per request. The body is the file's
