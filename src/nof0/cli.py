@@ -149,9 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTENSIONS: list[Callable[[Any], None]] = [
     __import__("nof0.api.commands", fromlist=["register"]).register,  # serve, parity
     __import__("nof0.analytics.commands", fromlist=["register"]).register,  # analytics, jobs
-    __import__("nof0.ingest.commands", fromlist=["register"]).register,  # ingest, traders sync
+    __import__("nof0.ingest.commands", fromlist=["register"]).register,  # ingest, traders sync/pause/resume/status
     __import__("nof0.importer.commands", fromlist=["register"]).register,  # import
-    __import__("nof0.jobs.commands", fromlist=["register"]).register,  # retention
+    __import__("nof0.jobs.commands", fromlist=["register"]).register,  # retention, cache rebuild
+    __import__("nof0.db.commands", fromlist=["register"]).register,  # backup, restore
     __import__("nof0.engine.market.commands", fromlist=["register"]).register,  # feed
 ]
 

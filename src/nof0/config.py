@@ -24,6 +24,7 @@ import msgspec
 import yaml
 
 from nof0.cache.parts import InvalidKeyPart, validate_part
+from nof0.db.dsn import dsn_problem
 
 __all__ = [
     "ConfigError",
@@ -174,6 +175,7 @@ class ApiSettings(_Strict):
     data_sources: dict[str, DataSource] = msgspec.field(default_factory=dict)
     file_dir: str = ""
     gzip_min_bytes: NonNegInt = 1024
+    conversation_cycles: PosInt = 25  # decision cycles per model in /api/conversations
 
 
 class IngestSettings(_Strict):
@@ -230,7 +232,7 @@ class FilesSettings(_Strict):
 
 class RootManifest(_Strict):
     env: str = "dev"
-    data_dir: str = "./var"
+    data_dir: str = "../var"  # relative to this manifest's folder: etc/../var
     postgres: PostgresSettings = msgspec.field(default_factory=PostgresSettings)
     redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
     ttl: TTLClasses = msgspec.field(default_factory=TTLClasses)
@@ -248,6 +250,14 @@ class LLMModel(_Strict):
     provider_model: str
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] = 0.7
     max_tokens: PosInt = 4096
+    # USD per million tokens, for the cost recorded with every call (llm_calls) and the USD budgets
+    input_usd_per_mtok: NonNegFloat = 0
+    output_usd_per_mtok: NonNegFloat = 0
+    # ask for response_format json_object; a gateway that refuses it is asked again without it
+    structured_output: bool = True
+    # overrides of the gateway settings for this model (empty: the file's own)
+    base_url: str = ""
+    api_key: str = ""
 
 
 class LLMConfig(_Strict):
@@ -255,6 +265,8 @@ class LLMConfig(_Strict):
     api_key: str = ""
     timeout: Duration = Duration(60)
     max_retries: NonNegInt = 3
+    retry_backoff: Duration = Duration(1)  # first retry's wait; doubles each retry, with jitter
+    retry_backoff_max: Duration = Duration(30)
     default_model: str = ""
     models: dict[str, LLMModel] = msgspec.field(default_factory=dict)
 
@@ -269,6 +281,10 @@ class ExecutorConfig(_Strict):
     decision_timeout: Duration = Duration(60)
     max_concurrent_decisions: PosInt = 1
     allowed_symbols: list[str] = msgspec.field(default_factory=list)
+    # the candle series of the context: intraday (the prompt's recent series) and longer-term
+    intraday_interval: Literal["1m", "3m", "5m", "15m", "30m", "1h"] = "3m"
+    longterm_interval: Literal["1h", "2h", "4h", "8h", "12h", "1d"] = "4h"
+    candle_lookback: Annotated[int, msgspec.Meta(ge=60, le=5000)] = 100
 
 
 class RiskParams(_Strict):
@@ -297,6 +313,13 @@ class TraderConfig(_Strict):
     auto_start: bool = True
     risk_params: RiskParams = msgspec.field(default_factory=RiskParams)
     cooldown: dict[str, Any] = msgspec.field(default_factory=dict)
+    # daily model budget (UTC day, from llm_calls, so it survives restarts); 0 means no limit
+    daily_budget_usd: NonNegFloat = 0
+    daily_budget_tokens: NonNegInt = 0
+    # knobs of a built-in strategy (model: strategy:NAME), e.g. leverage, max_hold; see docs/traders.md
+    strategy_params: dict[str, Any] = msgspec.field(default_factory=dict)
+    # symbols this trader may trade (empty: executor.yaml allowed_symbols)
+    allowed_symbols: list[str] = msgspec.field(default_factory=list)
 
 
 class ManagerSettings(_Strict):
@@ -401,18 +424,21 @@ class Config(msgspec.Struct, kw_only=True):
     def ttl(self) -> TTLClasses:
         return self.root.ttl
 
+    def resolve(self, value: str | Path) -> Path:
+        """A path of the configuration: relative ones are relative to the root manifest's folder, never
+        to the working folder (a command run elsewhere must find the same data, not start an empty arena)."""
+        p = Path(value)
+        return p if p.is_absolute() else Path(os.path.normpath(self.path.parent.absolute() / p))
+
     @property
     def data_dir(self) -> Path:
-        d = Path(self.root.data_dir)
-        return d if d.is_absolute() else (Path.cwd() / d)
+        return self.resolve(self.root.data_dir)
 
     @property
     def archive_dir(self) -> Path:
         """Where the retention job writes its archives (``jobs.retention.archive_dir``)."""
         d = self.root.jobs.retention.archive_dir
-        if not d:
-            return self.data_dir / "archive"
-        return Path(d) if Path(d).is_absolute() else (Path.cwd() / d)
+        return self.resolve(d) if d else self.data_dir / "archive"
 
 
 # --------------------------------------------------------------------------- loading
@@ -514,6 +540,9 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     root: RootManifest = _load_file(manifest_path, RootManifest, env)
     if dsn := env.get("NOF0_POSTGRES_DSN"):
         root.postgres.dsn = dsn
+    if root.postgres.dsn and (problem := dsn_problem(root.postgres.dsn)):  # one line, never the password
+        where = "postgres.dsn (from NOF0_POSTGRES_DSN)" if env.get("NOF0_POSTGRES_DSN") else "postgres.dsn"
+        raise ConfigError(manifest_path, where, problem)
     if url := env.get("NOF0_REDIS_URL"):
         root.redis.url = url
     base = manifest_path.parent
@@ -560,6 +589,20 @@ def _check_cross_references(cfg: Config, base: Path) -> None:
                 f"trader {trader.id!r} names unknown market provider {trader.market_provider!r}"
                 f" (known in {cfg.root.files.market}: {', '.join(sorted(cfg.market.providers)) or 'none'})",
             )
+        model = trader.model or cfg.llm.default_model
+        if not model.startswith("strategy:") and model not in cfg.llm.models:
+            raise ConfigError(
+                manager_file, f"{where}.model",
+                f"trader {trader.id!r} names unknown model {model!r} (a key of {cfg.root.files.llm} models:"
+                f" {', '.join(sorted(cfg.llm.models)) or 'none'}; or a built-in strategy such as strategy:momentum)",
+            )
+        for name, value in trader.cooldown.items():
+            if name not in ("after_loss", "after_close"):
+                raise ConfigError(manager_file, f"{where}.cooldown.{name}", "unknown key (after_loss, after_close)")
+            try:
+                parse_duration(value)
+            except ValueError as exc:
+                raise ConfigError(manager_file, f"{where}.cooldown.{name}", str(exc)) from None
     _check_market(cfg, base / cfg.root.files.market)
     ds_file = cfg.path
     from nof0.endpoints import ENDPOINTS  # local: endpoint names live with the API contract

@@ -34,7 +34,7 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
     engine = engine if engine is not None else Engine(rt)  # so does one of market.yaml
     api_host, api_port = api_address(rt, host, port)
     print(f"nof0 ready: postgres {rt.servers.describe()['postgres']}, redis {rt.servers.describe()['redis']}"
-          f"{' (embedded, data in ' + str(rt.config.data_dir) + ')' if rt.servers.embedded else ''}; "
+          f"{' (embedded)' if rt.servers.embedded else ''}; data in {rt.config.data_dir}; "
           f"API on http://{api_host}:{api_port}/api; Ctrl-C to stop", flush=True)
     failed: list[Exception] = []
     async with Scheduler(rt).running():  # view refresh and analytics jobs (design 2.3, 2.5)

@@ -20,7 +20,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_run_service_serves_the_api_until_stopped(rt):
+async def test_run_service_serves_the_api_until_stopped(rt, capsys):
     port = _free_port()
     stop, listening = asyncio.Event(), asyncio.Event()
     service = asyncio.create_task(run_service(rt, stop, host="127.0.0.1", port=port, api_started=listening,
@@ -32,6 +32,8 @@ async def test_run_service_serves_the_api_until_stopped(rt):
         assert (await c.get("/readyz")).status_code == 200
     stop.set()
     assert await asyncio.wait_for(service, 10) == 0
+    ready = [line for line in capsys.readouterr().out.splitlines() if line.startswith("nof0 ready")]
+    assert len(ready) == 1 and f"; data in {rt.config.data_dir};" in ready[0]  # servers external or not
 
 
 async def test_serve_api_reports_a_port_in_use(rt):

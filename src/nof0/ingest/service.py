@@ -41,6 +41,7 @@ from nof0.ingest.references import References
 from nof0.kernel.report import IngestReport
 from nof0.ingest.repository import insert_dead_letters
 from nof0.kernel.stage import Publisher, Staged
+from nof0.llm_calls.pipeline import stage_llm_calls
 from nof0.market.pipeline import stage_market_meta, stage_symbols
 from nof0.obs.logging import get_logger
 from nof0.prices.pipeline import stage_ticks
@@ -70,6 +71,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("equity_snapshot", stage_equity_snapshots),
     ("conversation_message", stage_messages),
     ("decision_cycle", stage_decision_cycles),
+    ("llm_call", stage_llm_calls),
     ("trader_state", stage_trader_states),
     ("sim_order", stage_sim_orders),
     ("sim_balance", stage_sim_balances),

@@ -22,7 +22,8 @@ from msgspec import UNSET, Meta, UnsetType
 __all__ = [
     "Event", "EVENT_TYPES", "EventError", "check_event",
     "ModelEvent", "SymbolEvent", "PriceTick", "MarketMeta", "Fill", "Trade", "Position", "PositionClose",
-    "EquitySnapshot", "ConversationMessage", "DecisionCycle", "TraderState", "SimOrder", "SimBalance",
+    "EquitySnapshot", "ConversationMessage", "DecisionCycle", "TraderState", "SimOrder", "SimBalance", "LlmCall",
+    "LLM_OUTCOMES",
     "UniverseEntry", "AssetCtx", "MIN_TS_MS", "MAX_TS_MS", "PRICE_LIMIT", "AMOUNT_LIMIT", "TINY_AMOUNT",
     "RESERVED_POSITION_METADATA", "position_version",
 ]
@@ -286,6 +287,37 @@ class DecisionCycle(_Event, tag="decision_cycle"):
     prompt_digest: Annotated[str, Meta(max_length=512)] | None = None
     cot_trace: Text | None = None
     error_message: Text | None = None
+    # the engine's journal (migration 009): nof1's summary line, the prompt template's version,
+    # the process run that made the cycle and when its reply was in
+    cot_trace_summary: Text | None = None
+    template_digest: Annotated[str, Meta(max_length=512)] | None = None
+    run_id: Annotated[str, Meta(max_length=128)] | None = None
+    finished_at: AwareTime | None = None
+
+
+# What became of one model call: a reply (``ok``; ``truncated`` when the model hit max_tokens;
+# ``invalid_reply`` when its text broke the decision contract), or why there was none.
+LLM_OUTCOMES = ("ok", "truncated", "invalid_reply", "timeout", "rate_limited", "server_error", "connection_error",
+                "refused", "error")
+
+
+class LlmCall(_Event, tag="llm_call"):
+    """One call of a trader's model (design "LLM client": latency, tokens, cost and outcome of every
+    call). **Key:** ``(trader_id, cycle_number, attempt)``; a daily budget sums these rows."""
+
+    trader_id: SafeId
+    cycle_number: Annotated[int, Meta(ge=0, le=2**31 - 1)]
+    attempt: Annotated[int, Meta(ge=1, le=1000)]
+    model: Name
+    ts_ms: TsMs
+    outcome: Literal["ok", "truncated", "invalid_reply", "timeout", "rate_limited", "server_error",
+                     "connection_error", "refused", "error"]
+    provider_model: Annotated[str, Meta(max_length=200)] | None = None
+    latency_ms: NonNegative = 0.0
+    prompt_tokens: Annotated[int, Meta(ge=0, le=2**31 - 1)] = 0
+    completion_tokens: Annotated[int, Meta(ge=0, le=2**31 - 1)] = 0
+    cost_usd: NonNegative = 0.0
+    error: Annotated[str, Meta(max_length=4000)] | None = None
 
 
 # --------------------------------------------------------------------------- traders & simulator
@@ -328,7 +360,7 @@ class SimBalance(_Event, tag="sim_balance"):
 
 Event = Union[
     ModelEvent, SymbolEvent, PriceTick, MarketMeta, Fill, Trade, Position, PositionClose, EquitySnapshot,
-    ConversationMessage, DecisionCycle, TraderState, SimOrder, SimBalance,
+    ConversationMessage, DecisionCycle, TraderState, SimOrder, SimBalance, LlmCall,
 ]
 EVENT_TYPES: dict[str, type] = {cls.__struct_config__.tag: cls for cls in Event.__args__}  # type: ignore[attr-defined]
 

@@ -19,6 +19,9 @@ def fast_sim(name="sim") -> SimMarket:
 
 
 def test_the_traders_markets_are_the_default(rt):
+    assert markets_in_use(rt.config) == ["sim"]  # the shipped traders trade the sim market (offline)
+    for trader in rt.config.manager.traders:
+        trader.market_provider = "hyperliquid"
     assert markets_in_use(rt.config) == ["hyperliquid"]
     engine = Engine(rt)  # built, not started: nothing connects
     assert list(engine.providers) == list(engine.markets) == list(engine.feeds) == ["hyperliquid"]
