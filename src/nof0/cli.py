@@ -154,6 +154,7 @@ _EXTENSIONS: list[Callable[[Any], None]] = [
     __import__("nof0.jobs.commands", fromlist=["register"]).register,  # retention, cache rebuild
     __import__("nof0.db.commands", fromlist=["register"]).register,  # backup, restore
     __import__("nof0.engine.market.commands", fromlist=["register"]).register,  # feed
+    __import__("nof0.engine.exchange.commands", fromlist=["register"]).register,  # order
 ]
 
 

@@ -342,6 +342,7 @@ class ExchangeProvider(_Strict):
     main_address: str = ""
     vault_address: str = ""
     timeout: Duration = Duration(30)
+    market_slippage: Unit = 0.05  # hyperliquid: a market order is an IOC limit this far past the mark
     # paper trading (type: sim)
     initial_balance_usd: PosFloat = 10_000
     taker_fee_rate: Unit = 0.00045

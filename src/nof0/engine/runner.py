@@ -1,5 +1,5 @@
-"""The engine of one process (engine.md "One process, one clock"): the market feeds, and later the
-exchanges and the traders' manager, built from one ``Runtime``.
+"""The engine of one process (engine.md "One process, one clock"): the market feeds, the exchanges, and
+later the traders' manager, built from one ``Runtime``.
 
 ``Engine(rt)`` builds a provider, a ``MarketState`` and a ``Feed`` for every market provider a trader of
 ``manager.yaml`` uses (``markets=`` names them explicitly instead; ``providers=`` hands in providers
@@ -14,6 +14,8 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 from nof0.config import Config
+from nof0.engine.exchange.factory import build_exchanges
+from nof0.engine.exchange.provider import Exchange, ExchangeError
 from nof0.engine.market.factory import build_market_provider
 from nof0.engine.market.feed import Feed, FeedSettings
 from nof0.engine.market.provider import MarketProvider
@@ -47,7 +49,7 @@ class Engine:
             n: Feed(rt, p, self.markets[n],
                     FeedSettings.from_config(configured[n]) if n in configured else FeedSettings(), sleep=sleep)
             for n, p in self.providers.items()}
-        # Exchanges (engine/exchange/factory.py): self.exchanges = build_exchanges(rt, self.markets)
+        self.exchanges: dict[str, Exchange] = build_exchanges(rt, self.markets)
         # The traders' manager: built here from self.markets and self.exchanges.
 
     @contextlib.asynccontextmanager
@@ -67,9 +69,28 @@ class Engine:
     async def running(self) -> AsyncIterator["Engine"]:
         """Everything the engine runs: the feeds first (the exchanges read their marks), then the exchanges
         and the traders' manager."""
-        async with self.feeds_running():
-            # exchanges start here (after the feeds), the manager after them; they stop in reverse order
+        async with self.feeds_running(), self.exchanges_running():
+            # the manager starts here, after the exchanges; everything stops in reverse order
             yield self
+
+    @contextlib.asynccontextmanager
+    async def exchanges_running(self) -> AsyncIterator["Engine"]:
+        """The exchanges the traders use (the sim loads its paper accounts and listens to the marks); one
+        that cannot start is logged and left to fail its traders' calls with the reason."""
+        used = list(dict.fromkeys(t.exchange_provider for t in self.rt.config.manager.traders))
+        started: list[Exchange] = []
+        try:
+            for name in used:
+                exchange = self.exchanges[name]
+                try:
+                    await exchange.start()
+                except ExchangeError as exc:
+                    log.error("exchange could not start", exchange=name, error=str(exc))
+                started.append(exchange)
+            yield self
+        finally:
+            for exchange in reversed(started):
+                await exchange.close()
 
 
 def _report_failure(task: asyncio.Task) -> None:

@@ -337,6 +337,8 @@ class TraderState(_Event, tag="trader_state"):
 
 
 class SimOrder(_Event, tag="sim_order"):
+    """A paper order's state. ``(ts_ms, seq)`` versions it: a state replaces an older one only."""
+
     trader_id: SafeId
     oid: Oid
     symbol: SafeId
@@ -348,14 +350,32 @@ class SimOrder(_Event, tag="sim_order"):
     price: Price | None = None
     filled_size: NonNegative = 0.0
     reduce_only: bool = False
+    # the engine's fields (migration 008); absent in older producers' events
+    tif: Literal["Ioc", "Gtc", "Alo"] | None = None
+    trigger_px: Price | None = None
+    cloid: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    leverage: Leverage | None = None
+    avg_px: Price | None = None
+    fee_usd: Money | None = None
+    reserved_usd: NonNegative | None = None  # margin a resting order holds back
+    reason: Annotated[str, Meta(max_length=1000)] | None = None  # why it was rejected or canceled
+    confidence: Confidence | None = None
+    exit_plan: JsonObject | None = None
+    seq: Oid = 0  # the trader's sequence: orders two states of one millisecond
 
 
 class SimBalance(_Event, tag="sim_balance"):
+    """A paper account's balance of one asset. ``(ts_ms, seq)`` versions it, like ``sim_order``."""
+
     trader_id: SafeId
     asset: SafeId
     total: Money
     available: Money
     ts_ms: TsMs
+    margin_used: NonNegative | None = None
+    funding_ms: TsMs | None = None  # the last hour boundary whose funding is settled
+    leverage: dict[SafeId, Leverage] | None = None  # the account's leverage per symbol
+    seq: Oid = 0
 
 
 Event = Union[

@@ -169,3 +169,16 @@ async def test_snapshot_of_all_perps_when_no_symbols_are_configured(fake):
         assert "HYPE" in mids.prices and "@142" not in mids.prices and "PURR/USDC" not in mids.prices
     finally:
         await p.close()
+
+
+async def test_updates_within_one_millisecond_get_distinct_times(fake):
+    from nof0.kernel.clock import FixedClock
+
+    p = provider(fake.base_url, clock=FixedClock(1_761_452_335_744))
+    async with streaming(p) as queue:
+        await fake.wait_for(lambda: fake.subscriptions >= 1)
+        for px in ("1.5", "2.5", "3.5"):
+            await fake.push_mids({"BTC": px})
+        got = [await next_mids(queue) for _ in range(3)]
+    assert [m.ts_ms - 1_761_452_335_744 for m in got] == [0, 1, 2]
+    assert [m.prices["BTC"] for m in got] == [1.5, 2.5, 3.5]

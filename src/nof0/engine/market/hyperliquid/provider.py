@@ -65,6 +65,7 @@ class HyperliquidMarket:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._listed: frozenset[str] = frozenset()
+        self._last_ms = 0
         self._info: InfoClient | None = None
         self._closed = asyncio.Event()
         self._ws: Any = None
@@ -102,9 +103,16 @@ class HyperliquidMarket:
         return frozenset(self.symbols) if self.symbols else self._listed
 
     # ------------------------------------------------------------------ REST
+    def _stamp(self) -> int:
+        """The receipt time of a price update (the venue's allMids carry none), one millisecond past the
+        previous one when several arrive within a millisecond: every update keeps its own ticks (the
+        store keeps one price per symbol, source and millisecond)."""
+        self._last_ms = max(self.clock.now_ms(), self._last_ms + 1)
+        return self._last_ms
+
     async def mids(self) -> Mids:
         prices = await self.info.all_mids(self.wanted())
-        return Mids(self.clock.now_ms(), prices)
+        return Mids(self._stamp(), prices)
 
     async def snapshot(self) -> MarketSnapshot:
         snap = await self.info.meta_and_asset_ctxs(self.clock.now_ms(), self.symbols or None)
@@ -152,7 +160,7 @@ class HyperliquidMarket:
             except parse.MalformedResponse as exc:
                 self.skip("malformed_frame", str(exc))
                 return None
-            return Mids(self.clock.now_ms(), prices) if prices else None
+            return Mids(self._stamp(), prices) if prices else None
         if channel == "candle":
             candle = parse.parse_candle(frame.data, self.skip)
             if candle is not None:
