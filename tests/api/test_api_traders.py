@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from nof0.api.invalidate import invalidate_api_payloads
 from nof0.ingest.service import IngestService
-from nof0.kernel.events import DecisionCycle, ModelEvent, TraderState
 from nof0.ingest.traders_sync import sync_traders
+from nof0.kernel.events import DecisionCycle, LlmCall, ModelEvent, TraderState
 from tests.api.conftest import NOW_MS, listening_client
 from tests.api.seed import seed_models
 
@@ -26,8 +26,27 @@ async def test_synced_traders_run_and_imported_models_have_no_status(clock_rt, c
         got = by_id[tid]
         assert (got["name"], got["status"], got["llm_model"]) == (trader.name, "running", trader.model)
         assert got["decision_interval_s"] == float(trader.decision_interval)
-        assert got["last_decision_at"] is None and got["next_decision_at"] is None and got["budget"] is None
+        assert got["last_decision_at"] is None and got["next_decision_at"] is None
+        assert got["budget"] == {"tokens_today": 0, "cost_usd_today": 0.0, "calls_today": 0,
+                                 "daily_budget_usd": trader.daily_budget_usd,
+                                 "daily_budget_tokens": trader.daily_budget_tokens}
     assert by_id["gpt-5"]["status"] is None and by_id["gpt-5"]["decision_interval_s"] is None
+    assert by_id["gpt-5"]["budget"] is None
+
+
+async def test_budget_counts_todays_model_calls(clock_rt, client):
+    await sync_traders(clock_rt)
+    trader = clock_rt.config.manager.traders[0]
+    day = NOW_MS - NOW_MS % 86_400_000
+    report = await IngestService(clock_rt).ingest([
+        LlmCall(trader_id=trader.id, cycle_number=1, attempt=1, model="gpt-5", ts_ms=day - 1, outcome="ok",
+                prompt_tokens=1000, cost_usd=1.0),
+        LlmCall(trader_id=trader.id, cycle_number=2, attempt=1, model="gpt-5", ts_ms=day + 5, outcome="ok",
+                prompt_tokens=300, completion_tokens=100, cost_usd=0.25),
+    ])
+    assert report.ok
+    got = {t["id"]: t for t in (await client.get("/api/traders")).json()["traders"]}[trader.id]["budget"]
+    assert (got["tokens_today"], got["cost_usd_today"], got["calls_today"]) == (400, 0.25, 1)
 
 
 async def test_pause_and_next_decision(clock_rt, client):

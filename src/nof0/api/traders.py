@@ -7,7 +7,8 @@ One entry per registered model, in id order:
 * ``last_decision_at``: ``trader_state.last_decision_at``, else the model's latest decision cycle.
 * ``next_decision_at``: last decision + the trader's ``decision_interval`` (``models.trader_config``),
   not before ``pause_until`` while paused; ``null`` without a last decision or an interval.
-* ``budget``: the LLM budget used, ``null`` until the traders' call ledger exists.
+* ``budget``: the model calls of the current UTC day (``llm_calls``: tokens, USD, calls) beside the
+  trader's daily budgets (0 = none); ``null`` for a model that is not traded here.
 
 Times are seconds since the epoch, as nof1's wire format gives them.
 """
@@ -51,7 +52,11 @@ def trader_json(row: dict[str, Any], now_ms: int) -> dict[str, Any]:
         "exchange_provider": row["exchange_provider"],
         "market_provider": row["market_provider"],
         "allocation_pct": row["allocation_pct"],
-        "budget": None,
+        "budget": {
+            "tokens_today": row["tokens_today"], "cost_usd_today": row["cost_usd_today"],
+            "calls_today": row["calls_today"], "daily_budget_usd": row["daily_budget_usd"] or 0.0,
+            "daily_budget_tokens": row["daily_budget_tokens"] or 0,
+        } if row["has_state"] else None,
     }
 
 

@@ -172,5 +172,5 @@ class DbSource:
 
     async def _traders(self, variant: str, now: int) -> dict[str, Any]:
         async with self.rt.pool.connection() as conn, conn.transaction():
-            rows = await repo.list_traders(conn)
+            rows = await repo.list_traders(conn, now - now % 86_400_000)
         return traders_payload(rows, now)
