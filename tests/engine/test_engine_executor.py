@@ -12,6 +12,7 @@ import json
 import msgspec
 import pytest
 
+from nof0.analytics.job import run_analytics
 from nof0.config import LLMModel, RiskParams, TraderConfig
 from nof0.engine.market.sim import SimMarket
 from nof0.engine.market.state import MarketState
@@ -163,6 +164,24 @@ async def test_scripted_session_leaves_every_row_and_key(rt, gateway, redis_sync
     assert last["cycle_number"] == 5
     assert redis_sync.hget(f"{redis_prefix}:trader:t1:state", "trader_id") == b"t1"
 
+    # the analytics' signal and invocation tables fill from the cycles
+    report = await run_analytics(rt, ["t1"])
+    assert report.computed == ["t1"]
+    (payload,) = await _rows(rt, "SELECT payload FROM model_analytics WHERE model_id = 't1'")
+    signals = payload["payload"]["signals_breakdown_table"]
+    assert (signals["num_long_signals"], signals["num_short_signals"], signals["num_close_signals"],
+            signals["num_hold_signals"]) == (2, 1, 1, 1)
+    assert payload["payload"]["invocation_breakdown_table"]["num_invocations"] == 5
+
+    # a lower maxLeverage in the asset metadata lowers the trader's cap from its next cycle on
+    mk.assets["BTC"] = dataclasses.replace(mk.assets["BTC"], max_leverage=3)
+    clock.value = T0 + 5 * MIN
+    gateway.push({"kind": "ok", "content": HOLD})
+    (res,) = await mgr.run_due()
+    assert res.success and mgr.traders["t1"].limits.leverage_caps["BTC"] == 3
+    (guards,) = await _rows(rt, "SELECT risk_guards FROM trader_state WHERE trader_id = 't1'")
+    assert guards["risk_guards"]["leverage_caps"]["BTC"] == 3
+
     # a restart (a new manager on the same store) continues the numbering and keeps the cooldown
     await exchange.close()
     exchange2 = SimExchange(rt, "sim", rt.config.exchange.providers["sim"], {"hyperliquid": mk}, ingest=ingest)
@@ -171,16 +190,16 @@ async def test_scripted_session_leaves_every_row_and_key(rt, gateway, redis_sync
                     candles={"hyperliquid": provider.candles}, ingest=IngestService(rt, linger_s=0), run_id="run-b")
     await again.start()
     tr = again.traders["t1"]
-    assert (tr.next_cycle, tr.invocations, tr.last_decision_ms) == (6, 5, T0 + 4 * MIN)
+    assert (tr.next_cycle, tr.invocations, tr.last_decision_ms) == (7, 6, T0 + 5 * MIN)
     assert tr.cooldowns["BTC"]["until_ms"] == state["cooldown"]["symbols"]["BTC"]["until_ms"]
     # a pause written by another process (nof0 traders pause) is honoured before the cycle
     await ingest.ingest([TraderState(trader_id="t1", exchange_provider="sim", market_provider="hyperliquid",
                                      pause_until=ms_to_dt(T0 + 30 * MIN))])
-    assert await again.run_due(T0 + 6 * MIN) == [] and tr.status == "paused"
+    assert await again.run_due(T0 + 7 * MIN) == [] and tr.status == "paused"
     gateway.push({"kind": "ok", "content": HOLD})
     clock.value = T0 + 31 * MIN
     (res,) = await again.run_due()
-    assert res.cycle_number == 6 and res.success
+    assert res.cycle_number == 7 and res.success
     await exchange2.close()
 
 
