@@ -26,11 +26,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
-import warnings
 from pathlib import Path
-
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -86,97 +82,64 @@ def main() -> int:
     seconds = max(20, int(args.minutes * 60))
 
     tmp = Path(tempfile.mkdtemp(prefix="nof0s-", dir="/tmp"))
-    embedded, procs = [], []
-    prefix = f"bench{uuid.uuid4().hex[:8]}"
-    admin_dsn, redis_url = args.postgres, args.redis
-    db_name = f"nof0_bench_{uuid.uuid4().hex[:10]}"
+    procs: list[subprocess.Popen] = []
     try:
-        if not admin_dsn or not redis_url:
-            from nof0.embedded import EmbeddedPostgres, EmbeddedRedis
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if not admin_dsn:
-                    embedded.append(EmbeddedPostgres(tmp / "emb"))
-                    admin_dsn = embedded[-1].start()
-                if not redis_url:
-                    embedded.append(EmbeddedRedis(tmp / "emb"))
-                    redis_url = embedded[-1].start()
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{db_name}"')
-        dsn = ab.with_database(admin_dsn, db_name)
-        ab.migrate(dsn)
-        ab.seed(dsn)
-        port = ab.free_port()
-        manifest = ab.write_config(tmp, prefix, port)
-        env = {**os.environ, "NOF0_POSTGRES_DSN": dsn, "NOF0_REDIS_URL": redis_url}
-        nof0 = Path(sys.executable).parent / "nof0"
-        server = subprocess.Popen([str(nof0), "--config", str(manifest), "serve"], env=env, cwd=tmp,
-                                  stdout=subprocess.DEVNULL)
-        procs.append(server)
-        api = f"http://127.0.0.1:{port}"
-        ab.wait_ready(f"{api}/readyz", server)
-        etags = {}
-        for path in ("/api/trades", "/api/leaderboard", "/api/crypto-prices"):
-            with urllib.request.urlopen(api + path) as r:
-                etags[path] = r.headers["etag"]
-        script, kinds = soak_script(tmp, etags)
-        procs.append(subprocess.Popen(
-            [sys.executable, str(Path(ab.__file__)), "--ingest-load", str(manifest), "--load-seconds", str(seconds + 5),
-             "--ticks-per-s", str(args.ticks_per_s), "--fills-per-s", str(args.fills_per_s)],
-            env=env, cwd=tmp, stdout=subprocess.DEVNULL))
-        load = subprocess.Popen(["wrk", "-t1", f"-c{args.connections}", f"-d{seconds}s", "-s", str(script), api],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        procs.append(load)
-        started = time.monotonic()
-        samples: list[tuple[float, float]] = []
-        while load.poll() is None:
-            samples.append((time.monotonic() - started, rss_mb(server.pid)))
-            time.sleep(1)
-        out = load.stdout.read() if load.stdout else ""
-        rate = next((line.split()[-1] for line in out.splitlines() if line.startswith("Requests/sec")), None)
-        if load.returncode != 0 or rate is None:
-            raise SystemExit(f"wrk failed ({load.returncode}):\n{out}")
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited during the soak ({server.returncode})")
-
-        tenth = max(1, len(samples) // 10)
-        print(f"soak: {seconds} s of wrk -c{args.connections} over {kinds} kinds of request"
-              f" ({rate} req/s) with an ingest of {args.ticks_per_s} ticks/s + {args.fills_per_s} fills/s;"
-              f" resident memory of the nof0 serve process, MB, median per tenth:")
-        tenths = [statistics.median(r for _, r in samples[i * tenth:(i + 1) * tenth]) for i in range(10)
-                  if samples[i * tenth:(i + 1) * tenth]]
-        print("  " + "  ".join(f"{m:.1f}" for m in tenths))
-        base, last = tenths[1], tenths[-1]
-        later = samples[tenth:]
-        xs, ys = [t / 60 for t, _ in later], [r for _, r in later]
-        slope = statistics.linear_regression(xs, ys).slope if len(later) > 2 else 0.0
-        growth = last / base - 1
-        print(f"  start {samples[0][1]:.1f} MB, max {max(r for _, r in samples):.1f} MB, slope after warm-up"
-              f" {slope:+.2f} MB/min")
-        print(f"ratio last tenth / second tenth: {last / base:.3f}")
-        print(f"goal resident memory flat (<= 5 % growth): {growth * 100:+.1f} %: {'met' if growth <= 0.05 else 'missed'}")
-        return 0
+        with ab.BenchServers(args.postgres, args.redis, tmp) as servers:
+            port = ab.free_port()
+            server, manifest, env = servers.serve(port)
+            procs.append(server)
+            try:
+                return _soak(args, seconds, tmp, server, manifest, env, f"http://127.0.0.1:{port}", procs)
+            finally:
+                ab.stop_processes(procs)  # before the database is dropped
     finally:
         ab.stop_processes(procs)
-        try:
-            with psycopg.connect(admin_dsn, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        except psycopg.Error:
-            pass
-        try:
-            import redis
-
-            client = redis.Redis.from_url(redis_url)
-            keys = list(client.scan_iter(match=f"{prefix}:*"))
-            if keys:
-                client.delete(*keys)
-            client.close()
-        except Exception:  # noqa: BLE001 - best-effort cleanup
-            pass
-        for server in reversed(embedded):
-            server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _soak(args: argparse.Namespace, seconds: int, tmp: Path, server: subprocess.Popen, manifest: Path,
+          env: dict[str, str], api: str, procs: list[subprocess.Popen]) -> int:
+    etags = {}
+    for path in ("/api/trades", "/api/leaderboard", "/api/crypto-prices"):
+        with urllib.request.urlopen(api + path) as r:
+            etags[path] = r.headers["etag"]
+    script, kinds = soak_script(tmp, etags)
+    procs.append(subprocess.Popen(
+        [sys.executable, str(Path(ab.__file__)), "--ingest-load", str(manifest), "--load-seconds", str(seconds + 5),
+         "--ticks-per-s", str(args.ticks_per_s), "--fills-per-s", str(args.fills_per_s)],
+        env=env, cwd=tmp, stdout=subprocess.DEVNULL))
+    load = subprocess.Popen(["wrk", "-t1", f"-c{args.connections}", f"-d{seconds}s", "-s", str(script), api],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    procs.append(load)
+    started = time.monotonic()
+    samples: list[tuple[float, float]] = []
+    while load.poll() is None:
+        samples.append((time.monotonic() - started, rss_mb(server.pid)))
+        time.sleep(1)
+    out = load.stdout.read() if load.stdout else ""
+    rate = next((line.split()[-1] for line in out.splitlines() if line.startswith("Requests/sec")), None)
+    if load.returncode != 0 or rate is None:
+        raise SystemExit(f"wrk failed ({load.returncode}):\n{out}")
+    if server.poll() is not None:
+        raise SystemExit(f"the server exited during the soak ({server.returncode})")
+
+    tenth = max(1, len(samples) // 10)
+    print(f"soak: {seconds} s of wrk -c{args.connections} over {kinds} kinds of request"
+          f" ({rate} req/s) with an ingest of {args.ticks_per_s} ticks/s + {args.fills_per_s} fills/s;"
+          f" resident memory of the nof0 serve process, MB, median per tenth:")
+    tenths = [statistics.median(r for _, r in samples[i * tenth:(i + 1) * tenth]) for i in range(10)
+              if samples[i * tenth:(i + 1) * tenth]]
+    print("  " + "  ".join(f"{m:.1f}" for m in tenths))
+    base, last = tenths[1], tenths[-1]
+    later = samples[tenth:]
+    xs, ys = [t / 60 for t, _ in later], [r for _, r in later]
+    slope = statistics.linear_regression(xs, ys).slope if len(later) > 2 else 0.0
+    growth = last / base - 1
+    print(f"  start {samples[0][1]:.1f} MB, max {max(r for _, r in samples):.1f} MB, slope after warm-up"
+          f" {slope:+.2f} MB/min")
+    print(f"ratio last tenth / second tenth: {last / base:.3f}")
+    print(f"goal resident memory flat (<= 5 % growth): {growth * 100:+.1f} %: {'met' if growth <= 0.05 else 'missed'}")
+    return 0
 
 
 if __name__ == "__main__":
