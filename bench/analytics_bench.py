@@ -1,7 +1,7 @@
 """Analytics job benchmark: 100 models x 10,000 generated trades (issue 5).
 
-Generates the trades with one binary COPY (and one COPY of equity snapshots, one per 10 trades, so the
-portfolio-percent path runs), then times, in the same run and on the same rows:
+Generates the trades with one binary COPY (and one COPY of equity snapshots, one per 10 trades, which the
+views and the leaderboard read), then times, in the same run and on the same rows:
 
 * the baseline: one SQL aggregate pass over the trades (count, sums, averages and sample stds of
   net/gross pnl, fees, notional and holding time, per model), the cheapest way to read every row once;

@@ -1,6 +1,7 @@
 """Run every benchmark in this folder (``make bench``), one process each, printing their figures.
 
-Each ``*_bench.py`` measures its own baseline in the same run and prints the ratio; see README.md.
+Each ``*_bench.py`` (ingest, analytics, api, feed) measures its own baseline in the same run and prints the
+ratio; see README.md.
 Extra arguments are not passed through: run a script directly to tune it.
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -27,7 +28,11 @@ def _edit(path: Path, old: str, new: str) -> None:
 def test_shipped_configuration_loads():
     cfg = load_config(ETC, env={})
     assert (cfg.ttl.short, cfg.ttl.medium, cfg.ttl.long) == (10, 60, 300)
-    assert [t.id for t in cfg.manager.traders] == ["trader_aggressive_short", "trader_conservative_long"]
+    assert [t.id for t in cfg.manager.traders] == ["trader_aggressive_short", "trader_conservative_long",
+                                                   "trader_swing_momentum"]
+    # offline by default: every shipped trader runs a built-in strategy on the sim market and exchange
+    assert {(t.model.split(":")[0], t.market_provider, t.exchange_provider) for t in cfg.manager.traders} == {
+        ("strategy", "sim", "sim")}
     assert set(cfg.exchange.providers) == {"hyperliquid", "hyperliquid_testnet", "sim"}
     assert cfg.exchange.providers["sim"].type == "sim"
     assert cfg.root.api.port == 8888 and cfg.root.postgres.dsn == ""
@@ -140,13 +145,78 @@ def test_parse_duration_rejects(bad):
     ("nof0.yaml", "batch_rows: 50000", "batch_rows: 0", "jobs.retention.batch_rows"),
     ("nof0.yaml", "max_batches_per_run: 20", "max_batches_per_run: 20\n    keep_forever: true",
      "jobs.retention.keep_forever"),
-    ("manager.yaml", "allocation_pct: 45", "allocation_pct: 150", "traders[0].allocation_pct"),
+    ("manager.yaml", "allocation_pct: 33", "allocation_pct: 150", "traders[0].allocation_pct"),
     ("manager.yaml", "starting_capital_usd: 10000", "starting_capital_usd: 0", "traders[0].starting_capital_usd"),
     ("manager.yaml", "id: trader_aggressive_short", "id: trader aggressive", "traders[0].id"),
-    ("manager.yaml", "min_confidence: 0.75", "min_confidence: 75", "traders[0].risk_params.min_confidence"),
+    ("manager.yaml", "min_confidence: 0.6", "min_confidence: 75", "traders[0].risk_params.min_confidence"),
+    ("manager.yaml", "model: strategy:mean_reversion", "model: gpt-9", "traders[0].model"),
+    ("manager.yaml", "after_close: 30s", "after_close: soon", "traders[0].cooldown.after_close"),
+    ("manager.yaml", "after_close: 30s", "after_close: 30s\n      after_win: 1m", "traders[0].cooldown.after_win"),
 ])
 def test_out_of_range_values_name_file_and_key(etc, file, old, new, path):
     _edit(etc / file, old, new)
     with pytest.raises(ConfigError) as err:
         load_config(etc / "nof0.yaml", env={})
     assert err.value.file.endswith(file) and err.value.path == path, str(err.value)
+
+
+# ------------------------------------------------------------------ DSNs and paths (issue 8)
+
+SECRET = "hunter 2x"  # a password a DSN must never show, whole or in part
+BAD_DSNS = [
+    f"postgresql://nof0:{SECRET}@127.0.0.1:5432/nof0",  # libpq: unexpected spaces found in "<password>"
+    "postgresql://nof0:hunter%zz2x@127.0.0.1:5432/nof0",  # invalid percent-encoded token: "<password>"
+    f"postgresql://nof0@127.0.0.1:5432/nof0?password={SECRET}",
+    "postgresql://nof0:hunter2x@127.0.0.1:99999/nof0",  # port out of range
+    f"postgresql://nof0:{SECRET}@[::1/nof0",
+    f"host=127.0.0.1 user=nof0 password={SECRET}",  # not a URI (libpq would quote a piece of it)
+    "mysql://nof0:hunter2x@127.0.0.1/nof0",
+]
+
+
+def _no_secret(text: str) -> None:
+    for piece in ("hunter", "2x", "%zz"):
+        assert piece not in text, text
+
+
+@pytest.mark.parametrize("dsn", BAD_DSNS)
+def test_a_malformed_dsn_is_one_line_naming_the_key_without_the_password(dsn, etc):
+    with pytest.raises(ConfigError) as from_env:
+        load_config(etc / "nof0.yaml", env={"NOF0_POSTGRES_DSN": dsn})
+    assert from_env.value.path == "postgres.dsn (from NOF0_POSTGRES_DSN)"
+    _edit(etc / "nof0.yaml", 'dsn: ""', f"dsn: '{dsn}'")
+    with pytest.raises(ConfigError) as from_file:
+        load_config(etc / "nof0.yaml", env={})
+    assert from_file.value.path == "postgres.dsn" and from_file.value.file.endswith("nof0.yaml")
+    for err in (from_env.value, from_file.value):
+        assert "\n" not in str(err)
+        _no_secret(str(err))
+
+
+def test_the_cli_says_so_in_one_line_without_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOF0_")}
+    env.update(NOF0_POSTGRES_DSN=BAD_DSNS[0], NOF0_REDIS_URL="redis://127.0.0.1:1/0")
+    for command in (["migrate"], ["db", "status"], ["doctor"]):
+        run = subprocess.run([sys.executable, "-c", "from nof0.cli import main; raise SystemExit(main())",
+                              "--config", str(ETC), *command], env=env, capture_output=True, text=True,
+                             cwd=tmp_path, timeout=60)
+        assert run.returncode == 2 and run.stdout == "", (command, run)
+        assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+        assert run.stderr.startswith("configuration error: ") and "postgres.dsn" in run.stderr
+        _no_secret(run.stderr)
+
+
+def test_relative_paths_are_relative_to_the_manifest_folder_not_the_working_folder(etc, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(etc / "nof0.yaml", env={})
+    assert cfg.data_dir == tmp_path / "var"  # the shipped ../var: next to etc/, wherever nof0 runs
+    assert cfg.archive_dir == tmp_path / "var" / "archive"
+    cfg = load_config(etc / "nof0.yaml", env={"NOF0_DATA_DIR": "data", "NOF0_ARCHIVE_DIR": "../cold"})
+    assert (cfg.data_dir, cfg.archive_dir) == (etc / "data", tmp_path / "cold")
+    assert load_config(etc / "nof0.yaml", env={"NOF0_DATA_DIR": "/srv/nof0"}).data_dir == Path("/srv/nof0")
+    assert load_config(ETC, env={}).data_dir == ETC.parent.parent / "var"  # the repository's var/

@@ -181,7 +181,10 @@ _EXTENSIONS: list[Callable[[Any], None]] = [
     __import__("nof0.api.commands", fromlist=["register"]).register,  # serve, parity
     __import__("nof0.analytics.commands", fromlist=["register"]).register,  # analytics, jobs
     __import__("nof0.ingest.commands", fromlist=["register"]).register,  # ingest, traders sync, import
-    __import__("nof0.jobs.commands", fromlist=["register"]).register,  # retention
+    __import__("nof0.jobs.commands", fromlist=["register"]).register,  # retention, cache rebuild
+    __import__("nof0.db.commands", fromlist=["register"]).register,  # backup, restore
+    __import__("nof0.engine.market.commands", fromlist=["register"]).register,  # feed
+    __import__("nof0.engine.exchange.commands", fromlist=["register"]).register,  # order
 ]
 
 

@@ -16,11 +16,14 @@ from __future__ import annotations
 import math
 import os
 import re
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
 import msgspec
 import yaml
+
+from nof0.db.dsn import dsn_problem
 
 __all__ = [
     "ConfigError",
@@ -28,6 +31,7 @@ __all__ = [
     "TTLClasses",
     "load_config",
     "parse_duration",
+    "parse_time_ms",
     "DEFAULT_CONFIG_PATH",
 ]
 
@@ -72,12 +76,36 @@ def parse_duration(value: Any) -> float:
 def _dec_hook(type_: type, obj: Any) -> Any:
     if type_ is Duration:
         return Duration(parse_duration(obj))
+    if type_ is TimeMs:
+        return TimeMs(parse_time_ms(obj))
     # msgspec's protocol: this exception type tells it the hook does not handle ``type_``
     raise NotImplementedError(f"no decoder for {type_}")
 
 
 class Duration(float):
     """Seconds; written in YAML as a number or a string like ``10s``/``5m``/``24h``."""
+
+
+class TimeMs(int):
+    """Epoch milliseconds; written in YAML as an RFC 3339 time with a zone (``2025-10-26T00:00:00Z``)."""
+
+
+def parse_time_ms(value: Any) -> int:
+    """Epoch milliseconds of an RFC 3339 time (a string, or the datetime YAML makes of an unquoted one);
+    a time zone is required."""
+    from datetime import datetime
+
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+        except ValueError:
+            raise ValueError(f"expected an RFC 3339 time such as 2025-10-26T00:00:00Z, got {value!r}") from None
+    if not isinstance(moment, datetime):
+        raise ValueError(f"expected an RFC 3339 time such as 2025-10-26T00:00:00Z, got {value!r}")
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!s} needs a time zone (Z or +00:00)")
+    return int(moment.timestamp() * 1000)
 
 
 # --------------------------------------------------------------------------- nof0.yaml
@@ -92,7 +120,8 @@ Unit = Annotated[float, msgspec.Meta(ge=0, le=1)]
 PosFloat = Annotated[float, msgspec.Meta(gt=0)]
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
 # the key-safe set of nof0.cache.keys: trader ids become model ids and Redis key parts
-Ident = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._@/-]{1,64}$")]
+# \A and \Z, never ^ and $ ($ matches before a final newline): the same full match as cache.keys
+Ident = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9._@/-]{1,64}\Z")]
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -145,6 +174,7 @@ class ApiSettings(_Strict):
     data_sources: dict[str, DataSource] = msgspec.field(default_factory=dict)
     file_dir: str = ""
     gzip_min_bytes: NonNegInt = 1024
+    conversation_cycles: PosInt = 25  # decision cycles per model in /api/conversations
 
 
 class IngestSettings(_Strict):
@@ -165,6 +195,8 @@ class RetentionSettings(_Strict):
     # 0 (keep) by default: archived cycles would stop counting in the public num_invocations and in
     # the analytics' invocation and signal tables; set 90 (design 2.5) where those may be windowed
     decision_cycles_days: RetentionDays = 0
+    # 0 (keep) by default: the since-inception curves and the analytics read the whole equity history
+    account_equity_snapshots_days: RetentionDays = 0
     batch_rows: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 50_000  # rows per file and transaction
     max_batches_per_run: PosInt = 20  # per table: a backlog drains over several runs, never blocking the others
     archive_dir: str = ""  # empty: <data_dir>/archive
@@ -177,6 +209,9 @@ class JobSettings(_Strict):
     analytics_every: Duration = Duration(120)
     refresh_after_ingest: bool = True
     retention_every: Duration = Duration(3600)
+    # monthly partitions (migration 010): made this many months ahead, checked at start and on this cadence
+    partitions_every: Duration = Duration(21600)
+    partitions_ahead: Annotated[int, msgspec.Meta(ge=1, le=24)] = 2
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
 
 
@@ -195,7 +230,7 @@ class FilesSettings(_Strict):
 
 class RootManifest(_Strict):
     env: str = "dev"
-    data_dir: str = "./var"
+    data_dir: str = "../var"  # relative to this manifest's folder: etc/../var
     postgres: PostgresSettings = msgspec.field(default_factory=PostgresSettings)
     redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
     ttl: TTLClasses = msgspec.field(default_factory=TTLClasses)
@@ -213,6 +248,14 @@ class LLMModel(_Strict):
     provider_model: str
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] = 0.7
     max_tokens: PosInt = 4096
+    # USD per million tokens, for the cost recorded with every call (llm_calls) and the USD budgets
+    input_usd_per_mtok: NonNegFloat = 0
+    output_usd_per_mtok: NonNegFloat = 0
+    # ask for response_format json_object; a gateway that refuses it is asked again without it
+    structured_output: bool = True
+    # overrides of the gateway settings for this model (empty: the file's own)
+    base_url: str = ""
+    api_key: str = ""
 
 
 class LLMConfig(_Strict):
@@ -220,6 +263,8 @@ class LLMConfig(_Strict):
     api_key: str = ""
     timeout: Duration = Duration(60)
     max_retries: NonNegInt = 3
+    retry_backoff: Duration = Duration(1)  # first retry's wait; doubles each retry, with jitter
+    retry_backoff_max: Duration = Duration(30)
     default_model: str = ""
     models: dict[str, LLMModel] = msgspec.field(default_factory=dict)
 
@@ -234,6 +279,10 @@ class ExecutorConfig(_Strict):
     decision_timeout: Duration = Duration(60)
     max_concurrent_decisions: PosInt = 1
     allowed_symbols: list[str] = msgspec.field(default_factory=list)
+    # the candle series of the context: intraday (the prompt's recent series) and longer-term
+    intraday_interval: Literal["1m", "3m", "5m", "15m", "30m", "1h"] = "3m"
+    longterm_interval: Literal["1h", "2h", "4h", "8h", "12h", "1d"] = "4h"
+    candle_lookback: Annotated[int, msgspec.Meta(ge=60, le=5000)] = 100
 
 
 class RiskParams(_Strict):
@@ -262,6 +311,13 @@ class TraderConfig(_Strict):
     auto_start: bool = True
     risk_params: RiskParams = msgspec.field(default_factory=RiskParams)
     cooldown: dict[str, Any] = msgspec.field(default_factory=dict)
+    # daily model budget (UTC day, from llm_calls, so it survives restarts); 0 means no limit
+    daily_budget_usd: NonNegFloat = 0
+    daily_budget_tokens: NonNegInt = 0
+    # knobs of a built-in strategy (model: strategy:NAME), e.g. leverage, max_hold; see docs/traders.md
+    strategy_params: dict[str, Any] = msgspec.field(default_factory=dict)
+    # symbols this trader may trade (empty: executor.yaml allowed_symbols)
+    allowed_symbols: list[str] = msgspec.field(default_factory=list)
 
 
 class ManagerSettings(_Strict):
@@ -284,6 +340,7 @@ class ExchangeProvider(_Strict):
     main_address: str = ""
     vault_address: str = ""
     timeout: Duration = Duration(30)
+    market_slippage: Unit = 0.05  # hyperliquid: a market order is an IOC limit this far past the mark
     # paper trading (type: sim)
     initial_balance_usd: PosFloat = 10_000
     taker_fee_rate: Unit = 0.00045
@@ -296,14 +353,54 @@ class ExchangeConfig(_Strict):
     providers: dict[str, ExchangeProvider] = msgspec.field(default_factory=dict)
 
 
+CandleInterval = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d", "3d", "1w"]
+
+
+class SimAssetSettings(_Strict):
+    """A sim asset's levels (engine.market.sim); BTC ETH SOL BNB DOGE XRP have built-in ones."""
+
+    price: PosFloat  # at the sim's anchor time
+    volatility: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.04  # daily, as a fraction
+    sz_decimals: Annotated[int, msgspec.Meta(ge=0, le=8)] = 2
+    max_leverage: Annotated[float, msgspec.Meta(gt=0, le=100)] = 10
+    funding: Annotated[float, msgspec.Meta(ge=-0.01, le=0.01)] = 0.0000125  # hourly
+    open_interest_usd: NonNegFloat = 50_000_000
+    day_volume_usd: NonNegFloat = 100_000_000
+
+
 class MarketProvider(_Strict):
-    type: Literal["hyperliquid"]
+    type: Literal["hyperliquid", "sim", "replay"]
+    symbols: list[str] = msgspec.field(default_factory=list)
+    # the feed (engine.market.feed), every type
+    meta_poll_interval: Duration = Duration(60)  # metaAndAssetCtxs: at start and this often
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000  # ticks per ingest batch at most
+    batch_linger: Duration = Duration(0.005)  # how long a batch's first tick waits for more
+    stale_after: Duration = Duration(30)  # no price update for this long: logged and counted
+    # hyperliquid
     testnet: bool = False
     base_url: str = ""
     timeout: Duration = Duration(10)
     http_user_agent: str = "nof0"
     max_retries: NonNegInt = 3
-    symbols: list[str] = msgspec.field(default_factory=list)
+    ws_ping_interval: Duration = Duration(20)  # {"method":"ping"} this often
+    ws_pong_timeout: Duration = Duration(10)  # no pong within this: the connection is replaced
+    reconnect_min: Duration = Duration(0.5)  # backoff of reconnects: doubling from here ...
+    reconnect_max: Duration = Duration(30)  # ... up to here, with jitter
+    ws_candles: list[CandleInterval] = msgspec.field(default_factory=list)  # candle intervals subscribed per symbol
+    ws_trades: bool = False  # subscribe the trades of each symbol
+    # sim
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = 0
+    tick_interval: Duration = Duration(1)
+    volatility_scale: Annotated[float, msgspec.Meta(ge=0, le=100)] = 1.0  # multiplies every asset's volatility
+    anchor: TimeMs = TimeMs(1_761_436_800_000)  # 2025-10-26T00:00:00Z: when prices are the starting ones
+    assets: dict[str, SimAssetSettings] = msgspec.field(default_factory=dict)
+    # replay
+    source: str = "hyperliquid"  # the price_ticks source re-played
+    start: TimeMs | None = None  # RFC 3339 time, the range's start (inclusive) ...
+    end: TimeMs | None = None  # ... and end (exclusive)
+    speed: Annotated[float, msgspec.Meta(ge=0, le=1_000_000)] = 1.0  # 60: an hour in a minute; 0: no pacing
+    loop: bool = False  # start again at the end of the range
+    meta_provider: str = ""  # whose stored metadata the replay serves (default: source)
 
 
 class MarketConfig(_Strict):
@@ -326,18 +423,21 @@ class Config(msgspec.Struct, kw_only=True):
     def ttl(self) -> TTLClasses:
         return self.root.ttl
 
+    def resolve(self, value: str | Path) -> Path:
+        """A path of the configuration: relative ones are relative to the root manifest's folder, never
+        to the working folder (a command run elsewhere must find the same data, not start an empty arena)."""
+        p = Path(value)
+        return p if p.is_absolute() else Path(os.path.normpath(self.path.parent.absolute() / p))
+
     @property
     def data_dir(self) -> Path:
-        d = Path(self.root.data_dir)
-        return d if d.is_absolute() else (Path.cwd() / d)
+        return self.resolve(self.root.data_dir)
 
     @property
     def archive_dir(self) -> Path:
         """Where the retention job writes its archives (``jobs.retention.archive_dir``)."""
         d = self.root.jobs.retention.archive_dir
-        if not d:
-            return self.data_dir / "archive"
-        return Path(d) if Path(d).is_absolute() else (Path.cwd() / d)
+        return self.resolve(d) if d else self.data_dir / "archive"
 
 
 # --------------------------------------------------------------------------- loading
@@ -388,9 +488,28 @@ def _convert(data: Any, type_: type, file: Path) -> Any:
         m = _MSGSPEC_PATH.match(str(exc))
         msg, raw = (m.group("msg"), m.group("path") or "") if m else (str(exc), "")
         path = raw.lstrip(".")
+        if "[...]" in path:  # msgspec does not name a mapping's key: find the entry that fails
+            path = _name_mapping_key(data, type_, path)
         if u := _UNKNOWN.match(msg):
             raise ConfigError(file, _join(path, u.group(1)), "unknown key") from None
         raise ConfigError(file, path or "(top level)", msg) from None
+
+
+def _name_mapping_key(data: Any, type_: type, path: str) -> str:
+    """``providers[...].type`` -> ``providers.kraken.type`` for a top-level mapping of structs."""
+    field, _, rest = path.partition("[...]")
+    if "." in field or not isinstance(data, dict) or not isinstance(data.get(field), dict):
+        return path
+    hint = typing.get_type_hints(type_).get(field)
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is not dict or len(args) != 2:
+        return path
+    for key, value in data[field].items():
+        try:
+            msgspec.convert(value, args[1], strict=False, dec_hook=_dec_hook)
+        except msgspec.ValidationError:
+            return f"{field}.{key}{rest}"
+    return path
 
 
 def _read_yaml(file: Path) -> Any:
@@ -420,6 +539,9 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     root: RootManifest = _load_file(manifest_path, RootManifest, env)
     if dsn := env.get("NOF0_POSTGRES_DSN"):
         root.postgres.dsn = dsn
+    if root.postgres.dsn and (problem := dsn_problem(root.postgres.dsn)):  # one line, never the password
+        where = "postgres.dsn (from NOF0_POSTGRES_DSN)" if env.get("NOF0_POSTGRES_DSN") else "postgres.dsn"
+        raise ConfigError(manifest_path, where, problem)
     if url := env.get("NOF0_REDIS_URL"):
         root.redis.url = url
     base = manifest_path.parent
@@ -468,6 +590,21 @@ def _check_cross_references(cfg: Config, base: Path) -> None:
                 f"trader {trader.id!r} names unknown market provider {trader.market_provider!r}"
                 f" (known in {cfg.root.files.market}: {', '.join(sorted(cfg.market.providers)) or 'none'})",
             )
+        model = trader.model or cfg.llm.default_model
+        if not model.startswith("strategy:") and model not in cfg.llm.models:
+            raise ConfigError(
+                manager_file, f"{where}.model",
+                f"trader {trader.id!r} names unknown model {model!r} (a key of {cfg.root.files.llm} models:"
+                f" {', '.join(sorted(cfg.llm.models)) or 'none'}; or a built-in strategy such as strategy:momentum)",
+            )
+        for name, value in trader.cooldown.items():
+            if name not in ("after_loss", "after_close"):
+                raise ConfigError(manager_file, f"{where}.cooldown.{name}", "unknown key (after_loss, after_close)")
+            try:
+                parse_duration(value)
+            except ValueError as exc:
+                raise ConfigError(manager_file, f"{where}.cooldown.{name}", str(exc)) from None
+    _check_market(cfg, base / cfg.root.files.market)
     ds_file = cfg.path
     from nof0.endpoints import ENDPOINTS  # local: endpoint names live with the API contract
 
@@ -476,3 +613,30 @@ def _check_cross_references(cfg: Config, base: Path) -> None:
             raise ConfigError(
                 ds_file, f"api.data_sources.{name}", f"unknown endpoint (known: {', '.join(ENDPOINTS)})"
             )
+
+
+def _check_market(cfg: Config, market_file: Path) -> None:
+    market = cfg.market
+    if market.default and market.default not in market.providers:
+        raise ConfigError(market_file, "default", f"names unknown provider {market.default!r}"
+                          f" (known: {', '.join(sorted(market.providers)) or 'none'})")
+    for name, p in market.providers.items():
+        where = f"providers.{name}"
+        try:
+            from nof0.cache.keys import validate_part  # local: keys imports this module
+
+            validate_part("provider name", name)
+            for i, symbol in enumerate(p.symbols):
+                validate_part(f"symbols[{i}]", symbol)
+        except ValueError as exc:
+            raise ConfigError(market_file, where, str(exc)) from None
+        if p.type == "hyperliquid" and not p.base_url.startswith(("http://", "https://")):
+            raise ConfigError(market_file, f"{where}.base_url", f"must be an http:// or https:// URL, got {p.base_url!r}")
+        if p.type == "replay":
+            for key in ("start", "end"):
+                if getattr(p, key) is None:
+                    raise ConfigError(market_file, f"{where}.{key}", "a replay needs its time range (start and end)")
+            if p.end <= p.start:
+                raise ConfigError(market_file, f"{where}.end", "is not after start")
+            if not p.symbols:
+                raise ConfigError(market_file, f"{where}.symbols", "a replay needs the symbols to re-play")

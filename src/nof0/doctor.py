@@ -32,7 +32,7 @@ def _pattern_regex(keys: Keyspace) -> list[tuple[str, re.Pattern[str]]]:
     for p in PATTERNS:
         rx = re.escape(f"{keys.prefix}:{p.pattern}")
         rx = re.sub(r"\\\{[a-z_]+\\\}", r"[^:]+", rx)
-        out.append((p.pattern, re.compile(rx + "$")))
+        out.append((p.pattern, re.compile(rx + r"\Z")))
     return out
 
 

@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nof0.analytics.facts import ModelFacts, group_facts, parse_decisions, position_intervals
+from nof0.analytics.facts import group_facts, parse_decisions, position_intervals
 
 
 def test_valid_decisions_parse_with_defaults():
@@ -90,14 +90,8 @@ def test_minutes_always_add_up_to_symbols_times_window(positions, start, length)
         assert all(a.end_s <= b.start_s for a, b in zip(mine, mine[1:]))  # no overlap
 
 
-def test_equity_at_is_the_latest_snapshot_at_or_before():
-    f = ModelFacts("m", equity_ts_s=[10.0, 20.0, 30.0], equity_usd=[1.0, 2.0, 3.0])
-    assert f.equity_at(5.0) is None
-    assert (f.equity_at(10.0), f.equity_at(19.9), f.equity_at(20.0), f.equity_at(99.0)) == (1.0, 1.0, 2.0, 3.0)
-
-
 def test_group_facts_takes_the_newest_message_of_any_thread():
-    facts = group_facts(["m", "n"], [], [], [], [], [("m", 2_000), ("m", 5_500), ("m", 3_000)])
+    facts = group_facts(["m", "n"], [], [], [], [("m", 2_000), ("m", 5_500), ("m", 3_000)])
     assert facts["m"].last_convo.timestamp_s == 5.5 and facts["m"].last_convo.doc_id == "m_5.5"
     assert facts["n"].last_convo is None
 

@@ -70,13 +70,7 @@ async def test_job_persists_and_publishes_every_model(clocked, pg_dsn, redis_syn
         assert row["updated_at"] == datetime.fromtimestamp(NOW_MS / 1000, tz=timezone.utc)
         # the same numbers as the single computation fed from the API's trade JSON
         trades = [trade_facts_from_nof1(t) for t in stored_trades(pg_dsn, model_id)]
-        equity = arena.equity.get(model_id, [])
-
-        def equity_at(t_s: float, points=equity) -> float | None:
-            before = [eq for ts, eq in points if ts / 1000 <= t_s]
-            return before[-1] if before else None
-
-        expected = compute_model_analytics(model_id, trades, equity_at=equity_at, now_s=NOW_MS / 1000)
+        expected = compute_model_analytics(model_id, trades, now_s=NOW_MS / 1000)
         assert_same_numbers(row["payload"], expected)
 
         key = rt.keys.analytics(model_id)
@@ -205,7 +199,7 @@ async def test_decisions_positions_and_conversations_feed_their_tables(clocked, 
 
     o = a["overall_trades_overview_table"]
     assert o["avg_convo_leverage"] == pytest.approx((10 + 5) / 2)  # entry signals only
-    assert o["avg_size_of_trade_portfolio_pct"] == pytest.approx(10_000 / 20_000 * 100)  # snapshot at 2 h
+    assert o["avg_size_of_trade_portfolio_pct"] == 0  # nof1 does not fill it, with equity snapshots or not
     assert o["avg_stop_loss_distance_pct"] == pytest.approx(2.0)
     assert o["avg_take_profit_distance_pct"] == 0  # a non-numeric level counts as absent
 

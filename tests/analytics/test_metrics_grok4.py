@@ -103,7 +103,6 @@ def test_every_table_has_nof1_key_set(grok4_trades, nof1_grok4):
         decisions=[Decision(signal="hold", confidence=0.6, leverage=1, timestamp_s=1.0)],
         invocations_s=[1.0, 150.0],
         position_intervals=[PositionInterval(symbol="BTC", state="flat", start_s=1.0, end_s=150.0)],
-        equity_at=lambda t: 10_000.0,
         last_convo=ConvoRef(timestamp_s=150.0, doc_id="grok-4_150.0"),
         now_s=NOW_S,
     )
@@ -145,12 +144,8 @@ T3 = make_trade(
 SQRT2 = math.sqrt(2)
 
 
-def equity_at(t: float) -> float | None:
-    return 10_000.0 if t < 500 else 5_000.0 if t < 1000 else None
-
-
 def test_three_trades_by_hand():
-    a = compute_model_analytics("m", [T3, T1, T2], equity_at=equity_at, now_s=5000.0)
+    a = compute_model_analytics("m", [T3, T1, T2], now_s=5000.0)
     assert a["last_trade_exit_time"] == 3600.0 and a["last_trade_doc_id"] == "m_1"  # T1 exits last
     assert a["updated_at"] == 5000.0
     assert_fields(a["fee_pnl_moves_breakdown_table"], {
@@ -164,7 +159,7 @@ def test_three_trades_by_hand():
         "std_gross_pnl": math.sqrt(5817),  # (83^2 + 67^2 + 16^2) / 2
         "std_net_pnl": math.sqrt(5869),  # (83^2 + 68^2 + 15^2) / 2
         "std_taker_fee": 1.0,  # (0 + 1 + 1) / 2
-        "total_fees_as_pct_of_pnl": 600 / 51,  # 6 / 51 x 100
+        "total_fees_as_pct_of_pnl": 600 / 45,  # 6 / 45 x 100: fees over the pnl after fees
         "total_fees_paid": 6.0,
     })
     assert_fields(a["winners_losers_breakdown_table"], {
@@ -191,8 +186,8 @@ def test_three_trades_by_hand():
         "std_holding_period_mins": math.sqrt(700),  # (30^2 + 10^2 + 20^2) / 2
         "avg_size_of_trade_notional": 4000 / 3, "median_size_of_trade_notional": 1000.0,
         "std_size_of_trade_notional": 1000 / math.sqrt(3),  # (6/9 x 1e6) / 2
-        # T1 1000/10000 = 10 %, T2 1000/5000 = 20 %, T3 has no known equity and is left out
-        "avg_size_of_trade_portfolio_pct": 15.0, "std_size_of_trade_portfolio_pct": 5 * SQRT2,
+        # nof1 fills neither for any model (nof1-api.md)
+        "avg_size_of_trade_portfolio_pct": 0.0, "std_size_of_trade_portfolio_pct": 0.0,
         "avg_stop_loss_distance_pct": 5.0,  # T1 5/100, T2 10/200; T3 has no plan
         "avg_take_profit_distance_pct": 20.0,  # T1 10/100, T2 60/200
         "avg_convo_leverage": 0.0, "median_convo_leverage": 0.0,  # no decisions given
@@ -206,7 +201,7 @@ def test_one_trade_has_zero_stds():
         stds = {k: v for k, v in a[name].items() if k.startswith("std_")}
         assert stds and all(v == 0 for v in stds.values()), (name, stds)
     assert a["overall_trades_overview_table"]["median_holding_period_mins"] == 60.0
-    assert a["fee_pnl_moves_breakdown_table"]["total_fees_as_pct_of_pnl"] == 2.0  # 2 / 100 x 100
+    assert a["fee_pnl_moves_breakdown_table"]["total_fees_as_pct_of_pnl"] == 200 / 98  # 2 / 98 x 100
     assert a["winners_losers_breakdown_table"]["win_rate"] == 100.0
     assert a["longs_shorts_breakdown_table"]["long_short_trades_ratio"] == 1.0
 
@@ -226,6 +221,19 @@ def test_no_trades_gives_zeros_with_every_key(nof1_grok4):
 def test_negative_gross_pnl_gives_zero_fee_pct():
     a = compute_model_analytics("m", [T2], now_s=1.0)
     assert a["fee_pnl_moves_breakdown_table"]["total_fees_as_pct_of_pnl"] == 0
+
+
+def test_fee_pct_is_zero_when_fees_turn_a_gross_profit_into_no_profit():
+    # T3: gross +1, fees 1, net 0. The pnl the percentage is taken of is the net one (nof1-api.md).
+    table = compute_model_analytics("m", [T3], now_s=1.0)["fee_pnl_moves_breakdown_table"]
+    assert table["overall_pnl_without_fees"] == 1.0 and table["overall_pnl_with_fees"] == 0.0
+    assert table["total_fees_as_pct_of_pnl"] == 0
+
+
+def test_portfolio_pct_fields_are_zero_as_nof1_publishes_them():
+    for trades in ([T1], [T1, T2, T3]):
+        table = compute_model_analytics("m", trades, now_s=1.0)["overall_trades_overview_table"]
+        assert table["avg_size_of_trade_portfolio_pct"] == 0 and table["std_size_of_trade_portfolio_pct"] == 0
 
 
 DECISIONS = [

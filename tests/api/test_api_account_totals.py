@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 
 import pytest
 
-from tests.api.conftest import NOW_MS
+from nof0.api.invalidate import invalidate_api_payloads
+from nof0.kernel.clock import FixedClock
+from tests.api.conftest import NOW_MS, client_for
 from tests.api.seed import execute_many, seconds_to_dt, seed_equity, seed_position, seed_ticks
 
 T0 = 1_760_738_409_834  # m1's inception, ms
@@ -43,12 +46,14 @@ async def test_one_record_per_model_per_hour(series, client):
     records = {r["id"]: r for r in body["accountTotals"]}
     assert list(records) == ["m1_0", "m2_0", "m1_1", "m2_1", "m1_2"]  # by hour, then model
     m1_0, m1_1, m1_2 = records["m1_0"], records["m1_1"], records["m1_2"]
-    # the last snapshot of each hour
-    assert m1_0["timestamp"] == (T0 + 50 * MIN) / 1000 and m1_0["dollar_equity"] == 10100
-    assert (m1_0["realized_pnl"], m1_0["total_unrealized_pnl"]) == (5, 95)
+    # the last snapshot of each hour; the unrealized PnL is its positions' (BTC 2 x (101 - 100)), and
+    # the equity holds that instead of the snapshot's own 95
+    assert m1_0["timestamp"] == (T0 + 50 * MIN) / 1000 and m1_0["dollar_equity"] == 10100 - 95 + 2
+    assert (m1_0["realized_pnl"], m1_0["total_unrealized_pnl"]) == (5, 2)
     assert (m1_0["since_inception_minute_marker"], m1_0["since_inception_hourly_marker"]) == (50, 0)
     assert (m1_2["since_inception_minute_marker"], m1_2["since_inception_hourly_marker"]) == (135, 2)
-    assert [m1_0["cum_pnl_pct"], m1_1["cum_pnl_pct"], m1_2["cum_pnl_pct"]] == pytest.approx([1.0, 2.0, 0.5])
+    # equity 10007, 10200 - 194 + 4, 10050 - 100 + 50 (ETH short 3050 -> 3000)
+    assert [m1_0["cum_pnl_pct"], m1_1["cum_pnl_pct"], m1_2["cum_pnl_pct"]] == pytest.approx([0.07, 0.1, 0.0])
     # m2 has no account row: inception is its first snapshot, starting capital the default 10000
     assert records["m2_1"]["since_inception_hourly_marker"] == 1
     assert records["m2_1"]["cum_pnl_pct"] == pytest.approx((550 / 10000 - 1) * 100)
@@ -78,17 +83,57 @@ async def test_sharpe_over_the_snapshots_so_far(series, client):
     assert records["m1_2"]["sharpe_ratio"] == pytest.approx(statistics.mean(returns) / statistics.stdev(returns))
 
 
-async def test_last_hourly_marker_returns_only_newer_records(series, client):
-    newer = (await client.get("/api/account-totals?lastHourlyMarker=0")).json()
-    assert [r["id"] for r in newer["accountTotals"]] == ["m1_1", "m2_1", "m1_2"]
-    assert newer["lastHourlyMarkerRead"] == 2 and newer["serverTime"] == NOW_MS
-    nothing = (await client.get("/api/account-totals?lastHourlyMarker=2")).json()
-    assert nothing["accountTotals"] == [] and nothing["lastHourlyMarkerRead"] == 2
+async def test_total_unrealized_is_the_sum_of_the_positions_and_equity_includes_it(series, client):
+    records = (await client.get("/api/account-totals")).json()["accountTotals"]
+    snapshot = {"m1_0": (10100, 95), "m1_1": (10200, 194), "m1_2": (10050, 100), "m2_0": (500, 0), "m2_1": (550, 0)}
+    for r in records:
+        unrealized = sum(p["unrealized_pnl"] for p in r["positions"].values())
+        equity, own_unrealized = snapshot[r["id"]]
+        assert r["total_unrealized_pnl"] == pytest.approx(unrealized), r["id"]
+        assert r["dollar_equity"] == pytest.approx(equity - own_unrealized + unrealized), r["id"]
+
+
+async def test_last_hourly_marker_returns_the_records_from_that_marker_on(series, client):
+    since_1 = (await client.get("/api/account-totals?lastHourlyMarker=1")).json()
+    assert [r["id"] for r in since_1["accountTotals"]] == ["m1_1", "m2_1", "m1_2"]  # marker 1 included
+    assert since_1["lastHourlyMarkerRead"] == 2 and since_1["serverTime"] == NOW_MS
+    since_0 = (await client.get("/api/account-totals?lastHourlyMarker=0")).json()
+    assert since_0["accountTotals"] == (await client.get("/api/account-totals")).json()["accountTotals"]
+    last = (await client.get("/api/account-totals?lastHourlyMarker=2")).json()
+    assert [r["id"] for r in last["accountTotals"]] == ["m1_2"] and last["lastHourlyMarkerRead"] == 2
     later = (await client.get("/api/account-totals?lastHourlyMarker=7")).json()
-    assert later["lastHourlyMarkerRead"] == 7
-    again = await client.get("/api/account-totals?lastHourlyMarker=0")
-    assert again.json() == newer  # derived once per version, same bytes after
-    assert again.headers["etag"] == (await client.get("/api/account-totals?lastHourlyMarker=0")).headers["etag"]
+    assert later["accountTotals"] == [] and later["lastHourlyMarkerRead"] == 7
+    again = await client.get("/api/account-totals?lastHourlyMarker=1")
+    assert again.json() == since_1  # derived once per version, same bytes after
+    assert again.headers["etag"] == (await client.get("/api/account-totals?lastHourlyMarker=1")).headers["etag"]
+
+
+async def test_the_running_hours_record_is_marked_now_and_keeps_arriving_fresh(series):
+    """A dashboard polling with the current hour's marker sees that hour's record move with the market."""
+    clock = FixedClock(T0 + 138 * MIN)  # hour 2 of m1 is running; its last snapshot is at +135 min
+    live = dataclasses.replace(series, clock=clock)
+    await seed_ticks(live, "ETH", [(T0 + 137 * MIN, 2990.0)])
+    async with client_for(live) as c:
+        first = (await c.get("/api/account-totals?lastHourlyMarker=2")).json()
+        [m1_2] = first["accountTotals"]
+        assert m1_2["id"] == "m1_2" and m1_2["timestamp"] == (T0 + 138 * MIN) / 1000
+        assert m1_2["since_inception_minute_marker"] == 138
+        assert m1_2["positions"]["ETH"]["current_price"] == 2990.0  # not 3000, the mark at the snapshot
+        assert m1_2["total_unrealized_pnl"] == pytest.approx(60.0)
+        assert m1_2["dollar_equity"] == pytest.approx(10050 - 100 + 60)
+        assert m1_2["realized_pnl"] == -50  # from the hour's last snapshot
+
+        clock.advance(MIN)
+        await seed_ticks(live, "ETH", [(T0 + 139 * MIN - 1, 2980.0)])
+        await invalidate_api_payloads(live, ["account-totals"])  # what a committed tick batch does
+        [fresh] = (await c.get("/api/account-totals?lastHourlyMarker=2")).json()["accountTotals"]
+        assert fresh["timestamp"] == (T0 + 139 * MIN) / 1000 and fresh["since_inception_minute_marker"] == 139
+        assert fresh["positions"]["ETH"]["current_price"] == 2980.0
+        assert fresh["total_unrealized_pnl"] == pytest.approx(70.0)
+        # the earlier hours keep their snapshots' marks
+        history = {r["id"]: r for r in (await c.get("/api/account-totals")).json()["accountTotals"]}
+        assert history["m1_1"]["timestamp"] == (T0 + 70 * MIN) / 1000
+        assert history["m2_1"]["timestamp"] == (T0 + 60 * MIN) / 1000  # m2's hour 1 is over (inception T0)
 
 
 def test_derived_variants_are_bounded_by_bytes():

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import yaml
+
 from nof0.analytics.job import run_analytics
 from nof0.api.parity import run_parity
 from nof0.api.read_path import LOCAL_FRESH_MS
@@ -51,6 +53,34 @@ async def test_nof0_import_then_nof0_parity_exits_0(clock_rt, config, tmp_path, 
     assert await asyncio.to_thread(main, ["--config", manifest, "parity", str(FIXTURES)]) == 0
     out = capsys.readouterr().out
     assert "trades                       ok (230 records)" in out and out.rstrip().endswith("result: ok")
+
+
+async def test_nof0_import_traders_sync_then_parity_exits_0(clock_rt, config, tmp_path, monkeypatch, capsys):
+    """The README's sequence: synced traders are models the folder does not have; reported, not failing."""
+    monkeypatch.setenv("NOF0_POSTGRES_DSN", config.root.postgres.dsn)
+    monkeypatch.setenv("NOF0_REDIS_URL", config.root.redis.url)
+    monkeypatch.setattr("nof0.cli.configure_logging", lambda *a, **k: None)  # keep the test's log setup
+    manifest = str(config_with_prefix(tmp_path, clock_rt.keys.prefix))
+    traders = sorted(t["id"] for t in yaml.safe_load((tmp_path / "etc" / "manager.yaml").read_text())["traders"])
+    assert await asyncio.to_thread(main, ["--config", manifest, "import", str(FIXTURES)]) == 0
+    assert await asyncio.to_thread(main, ["--config", manifest, "traders", "sync"]) == 0
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["--config", manifest, "parity", str(FIXTURES)]) == 0
+    out = capsys.readouterr().out
+    assert "since-inception-values       differs" in out and "(model only in the database, not failing)" in out
+    assert f"models only in the database (not in {FIXTURES}), not failing: {', '.join(traders)}" in out
+    assert out.rstrip().endswith("result: ok")
+
+
+async def test_a_missing_record_of_a_model_the_folder_names_still_fails(clock_rt):
+    await import_snapshot(clock_rt, FIXTURES)
+    async with clock_rt.pool.connection() as conn, conn.transaction():  # a second trade of a known model
+        await conn.execute(
+            "INSERT INTO trades (id, model_id, symbol, side, trade_type, quantity, entry_price, entry_ts_ms,"
+            " exit_price, exit_ts_ms) VALUES ('grok-4_extra', 'grok-4', 'BTC', 'long', 'long', 1, 100, 1, 101, 2)")
+    reports = {r.label: r for r in await run_parity(clock_rt, FIXTURES)}
+    assert reports["trades"].failing
+    assert [d.path for d in reports["trades"].differences] == ["trades[id=grok-4_extra]"]
 
 
 async def test_after_import_and_analytics_every_model_has_its_tables(clock_rt, client, redis_sync):

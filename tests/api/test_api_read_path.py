@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
+import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from nof0.api.app import create_app
 from nof0.api.invalidate import invalidate_api_payloads
@@ -100,6 +103,21 @@ async def test_redis_down_every_endpoint_answers_from_postgres_then_refills(
         dead_redis_rt.clock.advance(REDIS_RETRY_MS)
         assert await _answers(c) == expected
     assert len(_prefix_keys(redis_sync, clock_rt)) == len(ENDPOINT_PATHS)
+
+
+async def test_a_redis_outage_is_logged_once_when_it_starts_and_once_when_it_ends(clock_rt, dead_redis_rt):
+    await seed_snapshot(clock_rt)
+    with capture_logs() as logs:
+        async with client_for(dead_redis_rt) as c:
+            for _ in range(4):  # four retry windows of one outage, every endpoint in each
+                assert {r.status_code for r in [await c.get(p) for p in ENDPOINT_PATHS]} == {200}
+                dead_redis_rt.clock.advance(REDIS_RETRY_MS)
+            assert _requests(dead_redis_rt, "error") >= 4  # every failed call is still counted
+            dead_redis_rt.redis = clock_rt.redis  # back
+            assert (await c.get("/api/trades")).status_code == 200
+            assert (await c.get("/api/positions")).status_code == 200
+    assert [e["event"] for e in logs if e["event"].startswith("redis")] == [
+        "redis unavailable", "redis available again"]
 
 
 async def test_redis_down_serves_held_bytes_within_the_ttl(clock_rt, dead_redis_rt):
@@ -206,3 +224,50 @@ async def test_invalidation_makes_a_write_visible_at_once(clock_rt, client, redi
     assert await invalidate_api_payloads(dead_redis_rt, ["trades"]) == 0  # best effort: logged, counted
     with pytest.raises(ValueError, match="unknown endpoint"):
         await invalidate_api_payloads(clock_rt, ["nope"])
+
+
+async def _refreshes_done(app) -> None:
+    """Wait for the read path's refresh-ahead tasks (no sleeping: the tasks themselves)."""
+    while pending := list(app.state.api.read_path._refreshing.values()):
+        await asyncio.gather(*pending)
+
+
+async def test_refresh_ahead_confirms_in_the_background_before_the_window_ends(clock_rt, redis_sync):
+    await seed_snapshot(clock_rt)
+    app = create_app(clock_rt)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://nof0.test") as c:
+        first = await c.get("/api/trades")
+        clock_rt.clock.advance(LOCAL_FRESH_MS // 2)
+        await c.get("/api/trades")
+        assert not app.state.api.read_path._refreshing  # early in the window: nothing to do
+        assert _requests(clock_rt, "hit") == 0
+        clock_rt.clock.advance(LOCAL_FRESH_MS // 2 - 100)  # the window's last quarter
+        late = await c.get("/api/trades")
+        await _refreshes_done(app)
+        assert late.content == first.content and _requests(clock_rt, "hit") == 1  # confirmed by Redis
+        clock_rt.clock.advance(500)  # past the first window, inside the one the refresh opened
+        await c.get("/api/trades")
+        assert _requests(clock_rt, "hit") == 1 and not app.state.api.read_path._refreshing
+
+
+async def test_refresh_ahead_rebuilds_after_an_invalidation_and_never_serves_past_the_window(clock_rt, redis_sync):
+    await seed_snapshot(clock_rt)
+    app = create_app(clock_rt)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://nof0.test") as c:
+        first = await c.get("/api/leaderboard")
+        changed = {"leaderboard": [{"id": "someone", "num_trades": 1}]}
+        redis_sync.set(clock_rt.keys.leaderboard_cache().name, json.dumps(changed))
+        await invalidate_api_payloads(clock_rt, ["leaderboard"])
+        clock_rt.clock.advance(LOCAL_FRESH_MS - 100)
+        held = await c.get("/api/leaderboard")  # still inside the window: the held bytes, rebuilt behind
+        assert held.content == first.content
+        await _refreshes_done(app)
+        fills = _fills(clock_rt)
+        rebuilt = await c.get("/api/leaderboard")
+        assert rebuilt.json() == changed and _fills(clock_rt) == fills  # served, not built, by this request
+
+        # no request in the last quarter: after the window the request itself asks Redis
+        redis_sync.set(clock_rt.keys.leaderboard_cache().name, json.dumps(load("leaderboard.json")))
+        await invalidate_api_payloads(clock_rt, ["leaderboard"])
+        clock_rt.clock.advance(LOCAL_FRESH_MS)
+        assert (await c.get("/api/leaderboard")).json() == load("leaderboard.json")

@@ -10,6 +10,7 @@ import pytest
 
 from nof0.api.server import ApiStartError, serve_api
 from nof0.config import ConfigError
+from nof0.engine.runner import Engine
 from nof0.service import run_service
 
 
@@ -19,10 +20,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_run_service_serves_the_api_until_stopped(rt):
+async def test_run_service_serves_the_api_until_stopped(rt, capsys):
     port = _free_port()
     stop, listening = asyncio.Event(), asyncio.Event()
-    service = asyncio.create_task(run_service(rt, stop, host="127.0.0.1", port=port, api_started=listening))
+    service = asyncio.create_task(run_service(rt, stop, host="127.0.0.1", port=port, api_started=listening,
+                                              engine=Engine(rt, markets=[])))  # no feed: no network
     await asyncio.wait_for(listening.wait(), 10)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
         r = await c.get("/api/crypto-prices")
@@ -30,6 +32,8 @@ async def test_run_service_serves_the_api_until_stopped(rt):
         assert (await c.get("/readyz")).status_code == 200
     stop.set()
     assert await asyncio.wait_for(service, 10) == 0
+    ready = [line for line in capsys.readouterr().out.splitlines() if line.startswith("nof0 ready")]
+    assert len(ready) == 1 and f"; data in {rt.config.data_dir};" in ready[0]  # servers external or not
 
 
 async def test_serve_api_reports_a_port_in_use(rt):
@@ -40,7 +44,7 @@ async def test_serve_api_reports_a_port_in_use(rt):
         stop = asyncio.Event()
         with pytest.raises(ApiStartError, match=str(port)):
             await asyncio.wait_for(serve_api(rt, stop, host="127.0.0.1", port=port), 10)
-        assert await run_service(rt, stop, host="127.0.0.1", port=port) == 1
+        assert await run_service(rt, stop, host="127.0.0.1", port=port, engine=Engine(rt, markets=[])) == 1
 
 
 async def test_a_file_source_without_a_folder_is_a_configuration_error(rt):

@@ -20,6 +20,7 @@ GOOD = [
     "INSERT INTO conversations (model_id) VALUES ('m')",
     "INSERT INTO conversation_messages (conversation_id, role, content, ts_ms) VALUES (1, 'user', 'hi', 1)",
     "INSERT INTO decision_cycles (model_id, cycle_number) VALUES ('m', 1)",
+    "INSERT INTO llm_calls (trader_id, cycle_number, attempt, model, ts_ms, outcome) VALUES ('m', 1, 1, 'gpt-5', 1, 'ok')",
     "INSERT INTO market_assets (provider, symbol, sz_decimals, max_leverage) VALUES ('hl', 'BTC', 5, 40)",
     "INSERT INTO market_asset_ctx (provider, symbol, funding) VALUES ('hl', 'BTC', 0.0001)",
     "INSERT INTO sim_orders (trader_id, oid, symbol, side, size, status, ts_ms) VALUES ('t', 1, 'BTC', 'buy', 1, 'open', 1)",
@@ -63,6 +64,9 @@ BAD = {
     "message bad role": "INSERT INTO conversation_messages (conversation_id, role, content) VALUES (1, 'tool', 'x')",
     "duplicate message": "INSERT INTO conversation_messages (conversation_id, role, content, ts_ms) VALUES (1, 'user', 'hi', 1)",
     "duplicate cycle": "INSERT INTO decision_cycles (model_id, cycle_number) VALUES ('m', 1)",
+    "duplicate llm call": "INSERT INTO llm_calls (trader_id, cycle_number, attempt, model, ts_ms, outcome) VALUES ('m', 1, 1, 'x', 2, 'ok')",
+    "llm call bad outcome": "INSERT INTO llm_calls (trader_id, cycle_number, attempt, model, ts_ms, outcome) VALUES ('m', 2, 1, 'x', 2, 'meh')",
+    "llm call negative cost": "INSERT INTO llm_calls (trader_id, cycle_number, attempt, model, ts_ms, outcome, cost_usd) VALUES ('m', 2, 1, 'x', 2, 'ok', -1)",
     "asset negative decimals": "INSERT INTO market_assets (provider, symbol, sz_decimals) VALUES ('hl', 'ETH', -1)",
     "asset duplicate": "INSERT INTO market_assets (provider, symbol) VALUES ('hl', 'BTC')",
     "ctx duplicate": "INSERT INTO market_asset_ctx (provider, symbol) VALUES ('hl', 'BTC')",
@@ -92,7 +96,8 @@ def seeded(pg_dsn):
 def test_every_table_has_a_good_row(seeded):
     with psycopg.connect(seeded) as conn:
         tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename NOT LIKE '%yoyo%'")]
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
+            " AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname NOT LIKE '%yoyo%'")]  # partitions: their parent
         for t in tables:
             assert conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] == 1, t
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from nof0.kernel.events import (
     ConversationMessage, DecisionCycle, EquitySnapshot, Fill, ModelEvent, Position, PositionClose, PriceTick,
-    SimBalance, SimOrder, SymbolEvent, Trade, TraderState,
+    LlmCall, SimBalance, SimOrder, SymbolEvent, Trade, TraderState,
 )
 
 T0 = 1_761_400_000_000  # 2025-10-25T13:46:40Z, in ms
@@ -60,6 +60,11 @@ def cycle(model_id: str = "m1", n: int = 1, decisions: list | None = None, dt: i
     return DecisionCycle(model_id=model_id, cycle_number=n, decisions=decisions or [{"signal": "hold"}],
                          success=kw.pop("success", True),
                          executed_at=datetime.fromtimestamp((T0 + dt) / 1000, tz=timezone.utc), **kw)
+
+
+def llm_call(trader_id: str = "m1", n: int = 1, attempt: int = 1, dt: int = 0, **kw) -> LlmCall:
+    return LlmCall(trader_id=trader_id, cycle_number=n, attempt=attempt, model=kw.pop("model", "fake-ok"),
+                   ts_ms=T0 + dt, outcome=kw.pop("outcome", "ok"), **kw)
 
 
 def trader_state(trader_id: str = "m1", **kw) -> TraderState:

@@ -134,7 +134,7 @@ def test_every_event_type_round_trips_as_a_line():
     from tests.ingest import factories as f
 
     samples = [f.model(), f.symbol(), f.tick(), f.fill("buy", 1, 1, 1), f.trade(), f.position(), f.close(),
-               f.snapshot(), f.message(), f.cycle(), f.trader_state(pause_until=None), f.sim_order(), f.sim_balance()]
+               f.snapshot(), f.message(), f.cycle(), f.trader_state(pause_until=None), f.sim_order(), f.sim_balance(), f.llm_call(prompt_tokens=10)]
     assert {type(s).__struct_config__.tag for s in samples} | {"market_meta"} == set(EVENT_TYPES)
     for s in samples:
         assert decode_line(encode_event(s), 1) == validate_event(s, 1)

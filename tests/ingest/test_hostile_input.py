@@ -206,3 +206,83 @@ def test_dead_letter_md5_is_computed_by_the_database_for_writers_that_do_not_giv
     with psycopg.connect(pg_dsn) as conn:
         conn.execute("INSERT INTO ingest_dead_letters (source, reason, raw) VALUES ('x', 'y', 'abc')")
         assert conn.execute("SELECT raw_md5 FROM ingest_dead_letters").fetchone() == (hashlib.md5(b"abc").hexdigest(),)
+
+
+# ------------------------------------------------------------------ ids are matched whole (issue 8)
+
+_NEWLINE_IDS = [
+    ("model", {"type": "model", "id": "gpt-5\n", "display_name": "x"}, "id"),
+    ("symbol", {"type": "symbol", "symbol": "BTC\n"}, "symbol"),
+    ("quote", {"type": "symbol", "symbol": "BTC", "quote_currency": "USD\n"}, "quote_currency"),
+    ("tick", {"type": "price_tick", "symbol": "BTC\n", "price": 1.0, "ts_ms": T0}, "symbol"),
+    ("message", {"type": "conversation_message", "model_id": "m1\n", "role": "user", "content": "hi",
+                 "ts_ms": T0}, "model_id"),
+    ("decision", {"type": "decision_cycle", "model_id": "m1", "cycle_number": 1, "success": True,
+                  "executed_at": "2025-10-25T00:00:00Z",
+                  "decisions": [{"signal": "hold", "symbol": "BTC\n"}]}, "decisions[0].symbol"),
+]
+
+
+@pytest.mark.parametrize("name,event,field", _NEWLINE_IDS, ids=[n for n, *_ in _NEWLINE_IDS])
+def test_an_id_with_a_trailing_newline_is_rejected(name, event, field):
+    with pytest.raises(Rejected) as err:
+        decode_line(json.dumps(event), 1)
+    assert err.value.rejection.field == field
+
+
+def test_typed_events_with_a_trailing_newline_are_rejected_too():
+    with pytest.raises(Rejected) as err:
+        validate_event(f.position("p1\n"), 1)
+    assert err.value.rejection.field == "id" and "1-64 characters" in err.value.rejection.reason
+
+
+def test_key_parts_and_config_ids_are_matched_whole(tmp_path):
+    import shutil
+
+    from nof0.cache.keys import InvalidKeyPart, validate_part
+    from nof0.config import ConfigError, load_config
+    from tests.conftest import ETC
+
+    with pytest.raises(InvalidKeyPart):
+        validate_part("model_id", "gpt-5\n")
+    etc = tmp_path / "etc"
+    shutil.copytree(ETC.parent, etc)
+    manager = etc / "manager.yaml"
+    manager.write_text(manager.read_text().replace("- id: trader_aggressive_short", '- id: "trader_aggressive_short\\n"'))
+    with pytest.raises(ConfigError, match=r"traders\[0\]\.id"):
+        load_config(etc / "nof0.yaml", env={})
+
+
+def _sample(rt, name: str, **labels) -> float:
+    return rt.metrics.registry.get_sample_value(name, labels or None) or 0.0
+
+
+async def test_one_bad_id_among_many_costs_only_its_own_rejection(rt):
+    """A trailing-newline id used to pass validation and fail the models CHECK in Postgres, which sent a
+    5,000-event batch into one transaction per event. Now it is rejected before the batch is written."""
+    service = IngestService(rt, batch_size=1000)
+    await service.ingest([f.model("m1"), f.symbol("BTC")])
+    events = [f.tick("BTC", 100.0 + i, dt=i) for i in range(2000)]
+    events.insert(700, f.model("gpt-5\n"))
+    commits = _sample(rt, "nof0_pg_write_seconds_count", pipeline="ingest")
+    report = await service.ingest(events)
+    assert (report.accepted, report.rejected) == (2000, 1)
+    assert report.rejections[0].where == "event 701" and report.rejections[0].field == "id"
+    assert _sample(rt, "nof0_ingest_batch_splits_total") == 0
+    assert _sample(rt, "nof0_pg_write_seconds_count", pipeline="ingest") - commits == 3  # one per batch
+
+
+async def test_a_database_refusal_costs_a_logarithmic_number_of_transactions(rt):
+    """An event only the database refuses (a constraint no validator knows) is isolated by halving."""
+    service = IngestService(rt, batch_size=256)
+    await service.ingest([f.model("m1"), f.symbol("BTC")])
+    async with rt.pool.connection() as conn:
+        await conn.execute("ALTER TABLE price_ticks ADD CONSTRAINT test_no_42 CHECK (price <> 42)")
+    events = [f.tick("BTC", 1000.0 + i, dt=i) for i in range(256)]
+    events[100] = f.tick("BTC", 42.0, dt=100)
+    commits = _sample(rt, "nof0_pg_write_seconds_count", pipeline="ingest")
+    report = await service.ingest(events)
+    assert (report.accepted, report.rejected) == (255, 1) and report.rejections[0].where == "event 101"
+    assert _sample(rt, "nof0_ingest_batch_splits_total") == 8  # 256 -> 128 -> ... -> 2 -> 1
+    # one committed transaction per good half (8) and one for the rejection, not one per event (256)
+    assert _sample(rt, "nof0_pg_write_seconds_count", pipeline="ingest") - commits == 9

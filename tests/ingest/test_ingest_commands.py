@@ -73,19 +73,20 @@ def test_ingest_stdin_pipe(etc_dir, pg_dsn, test_servers):
 def test_traders_sync(etc_dir, pg_dsn, test_servers, redis_sync, redis_prefix):
     run = nof0(etc_dir, pg_dsn, test_servers.redis_url, "traders", "sync")
     assert run.returncode == 0, run.stderr
-    assert "accepted 4, duplicates 0, rejected 0" in run.stdout.decode()
+    assert "accepted 6, duplicates 0, rejected 0" in run.stdout.decode()
     with psycopg.connect(pg_dsn) as conn:
         (name, cfg), = conn.execute("SELECT display_name, trader_config FROM models WHERE id = 'trader_aggressive_short'")
         state = conn.execute("SELECT exchange_provider, market_provider, allocation_pct, cooldown, risk_guards"
                              " FROM trader_state WHERE trader_id = 'trader_aggressive_short'").fetchone()
-    assert name == "Aggressive Short" and cfg["model"] == "deepseek-chat" and cfg["risk_params"]["max_positions"] == 3
-    assert state[:3] == ("sim", "hyperliquid", 45.0)
-    assert state[3] == {"after_loss": "15m", "after_close": "5m"} and state[4]["min_liquidity_usd"] == 1_000_000
+    assert name == "Aggressive Short" and cfg["model"] == "strategy:mean_reversion" and cfg["risk_params"]["max_positions"] == 3
+    assert state[:3] == ("sim", "sim", 33.0)
+    assert state[3] == {} and state[4]["cooldown"] == {"after_loss": "1m", "after_close": "30s"}
+    assert state[4]["min_liquidity_usd"] == 1_000_000
     assert redis_sync.hget(f"{redis_prefix}:trader:trader_aggressive_short:state", "exchange_provider") == b"sim"
     # a one-off load: the new models are on the leaderboard at once
     assert redis_sync.zscore(f"{redis_prefix}:leaderboard", "trader_aggressive_short") == 0.0
     again = nof0(etc_dir, pg_dsn, test_servers.redis_url, "traders", "sync")
-    assert "accepted 0, duplicates 4, rejected 0" in again.stdout.decode()
+    assert "accepted 0, duplicates 6, rejected 0" in again.stdout.decode()
 
 
 def test_traders_sync_names_the_trader_and_unknown_provider(etc_dir, pg_dsn, test_servers):

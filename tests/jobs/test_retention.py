@@ -1,5 +1,6 @@
 """The retention job (design 2.5): old price ticks and decision cycles go to gzip'd CSV files, then
-leave their tables; recent rows, price_latest and anything not archived stay."""
+leave their tables (whole monthly partitions for the ticks, batches of rows for the cycles); recent
+rows, price_latest and anything not archived stay."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import csv
 import gzip
 import io
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
@@ -74,11 +76,26 @@ def table_rows(dsn: str) -> dict[str, list[tuple]]:
         }
 
 
+def month_end_ms(ts_ms: int) -> int:
+    """The first millisecond after the UTC month holding ts_ms."""
+    t = datetime.fromtimestamp(ts_ms / 1000, timezone.utc)
+    nxt = datetime(t.year + (t.month == 12), t.month % 12 + 1, 1, tzinfo=timezone.utc)
+    return int(nxt.timestamp() * 1000)
+
+
 def old(rows: dict[str, list[tuple]]) -> dict[str, set[int]]:
+    """What retention archives: ticks whose whole month is older than 30 days, cycles older than 90."""
     return {
-        "price_ticks": {r[0] for r in rows["price_ticks"] if r[3] < T0 - 30 * DAY},
+        "price_ticks": {r[0] for r in rows["price_ticks"] if month_end_ms(r[3]) <= T0 - 30 * DAY},
         "decision_cycles": {r[0] for r in rows["decision_cycles"] if r[8].timestamp() * 1000 < T0 - 90 * DAY},
     }
+
+
+def partitions(dsn: str, table: str) -> set[str]:
+    with psycopg.connect(dsn) as conn:
+        return {r[0] for r in conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
+            (table,))}
 
 
 def read_archive(path: Path) -> list[dict[str, str]]:
@@ -99,7 +116,8 @@ def job_run(dsn: str) -> tuple:
 async def test_old_rows_are_archived_then_deleted_and_recent_rows_kept(rt, clock, archive, pg_dsn):
     before = seed(pg_dsn)
     expected_old = old(before)
-    assert len(expected_old["price_ticks"]) == 7 and len(expected_old["decision_cycles"]) == 3
+    # ticks of 2024-10 and 2025-08 go; those of 2025-09 stay (the month ends after the cutoff, 2025-09-09)
+    assert len(expected_old["price_ticks"]) == 3 and len(expected_old["decision_cycles"]) == 3
 
     outcome = await run_recorded(rt, RETENTION, retention_job)
     assert outcome.ok, outcome.error
@@ -122,15 +140,20 @@ async def test_old_rows_are_archived_then_deleted_and_recent_rows_kept(rt, clock
                         json.loads(r["decisions"]) if r["decisions"] else None, r["success"] == "t",
                         r["error_message"] or None) == orig[1:8]
     assert after["price_latest"] == before["price_latest"]  # SOL's only tick went, its latest price stays
-    assert [t["status"] for t in outcome.result["tables"]] == ["done", "done"]
-    assert outcome.result["tables"][0]["rows"] == 7 and outcome.result["tables"][1]["rows"] == 3
+    assert [t["status"] for t in outcome.result["tables"]] == ["done", "done", "disabled"]
+    assert outcome.result["tables"][0]["rows"] == 3 and outcome.result["tables"][1]["rows"] == 3
+    assert [f.name for f in archived_files(archive, "price_ticks")] == [
+        "price_ticks_p2024_10.csv.gz", "price_ticks_p2025_08.csv.gz"]  # one file per month
     assert rt.metrics.registry.get_sample_value(
-        "nof0_retention_archived_rows_total", {"table": "price_ticks"}) == 7
+        "nof0_retention_archived_rows_total", {"table": "price_ticks"}) == 3
+    # whole months went: their partitions are gone, nothing was deleted row by row
+    assert not {"price_ticks_p2024_10", "price_ticks_p2025_08"} & partitions(pg_dsn, "price_ticks")
+    assert "price_ticks_p2025_09" in partitions(pg_dsn, "price_ticks")
     assert job_run(pg_dsn) == ("ok", None, 1, 0)
 
     files = {p: p.read_bytes() for p in archive.rglob("*") if p.is_file()}
     again = await run_recorded(rt, RETENTION, retention_job)
-    assert again.ok and [t["rows"] for t in again.result["tables"]] == [0, 0]
+    assert again.ok and [t["rows"] for t in again.result["tables"]] == [0, 0, 0]
     assert table_rows(pg_dsn) == after and {p: p.read_bytes() for p in archive.rglob("*") if p.is_file()} == files
     assert not list(archive.rglob(".*.tmp"))
 
@@ -154,20 +177,20 @@ async def test_archives_restore_with_copy_from(rt, clock, archive, pg_dsn):
 async def test_batches_smaller_than_the_backlog(rt, clock, archive, pg_dsn):
     before = seed(pg_dsn)
     settings = rt.config.root.jobs.retention
-    settings.batch_rows, settings.max_batches_per_run = 2, 2
+    settings.batch_rows, settings.max_batches_per_run = 2, 1
     first = await run_recorded(rt, RETENTION, retention_job)
     assert first.ok
     ticks = first.result["tables"][0]
-    assert (ticks["status"], ticks["rows"], len(ticks["files"])) == ("backlog", 4, 2)
+    assert (ticks["status"], ticks["rows"], len(ticks["files"])) == ("backlog", 1, 1)  # the oldest month
     cycles = first.result["tables"][1]
-    assert (cycles["status"], cycles["rows"], len(cycles["files"])) == ("done", 3, 2)  # 2 + a short last batch
+    assert (cycles["status"], cycles["rows"], len(cycles["files"])) == ("backlog", 2, 1)
 
     second = await run_recorded(rt, RETENTION, retention_job)
-    assert [(t["status"], t["rows"]) for t in second.result["tables"]] == [("done", 3), ("done", 0)]
+    assert [(t["status"], t["rows"]) for t in second.result["tables"][:2]] == [("done", 2), ("done", 1)]
     for table in ("price_ticks", "decision_cycles"):
         ids = [int(r["id"]) for f in archived_files(archive, table) for r in read_archive(f)]
         assert sorted(ids) == sorted(old(before)[table])  # each row in exactly one file
-        assert all(len(read_archive(f)) <= 2 for f in archived_files(archive, table))
+    assert all(len(read_archive(f)) <= 2 for f in archived_files(archive, "decision_cycles"))
     assert {r[0] for r in table_rows(pg_dsn)["price_ticks"]} == {r[0] for r in before["price_ticks"]} - old(before)[
         "price_ticks"]
 
@@ -177,7 +200,7 @@ async def test_zero_days_keeps_a_table(rt, clock, archive, pg_dsn):
     rt.config.root.jobs.retention.price_ticks_days = 0
     outcome = await run_recorded(rt, RETENTION, retention_job)
     assert [(t["table"], t["status"], t["rows"]) for t in outcome.result["tables"]] == [
-        ("price_ticks", "disabled", 0), ("decision_cycles", "done", 3)]
+        ("price_ticks", "disabled", 0), ("decision_cycles", "done", 3), ("account_equity_snapshots", "disabled", 0)]
     assert table_rows(pg_dsn)["price_ticks"] == before["price_ticks"]
     assert not (archive / "price_ticks").exists()
 
@@ -196,7 +219,7 @@ async def test_an_archive_that_cannot_be_written_deletes_nothing(rt, clock, tmp_
     # the table lock went with the failed run: the next run (with a writable folder) archives
     rt.config.root.jobs.retention.archive_dir = str(tmp_path / "ok")
     assert (await run_recorded(rt, RETENTION, retention_job)).ok
-    assert len(table_rows(pg_dsn)["price_ticks"]) == 2
+    assert len(table_rows(pg_dsn)["price_ticks"]) == len(before["price_ticks"]) - len(old(before)["price_ticks"])
 
 
 async def test_a_table_another_process_archives_is_skipped(rt, clock, archive, pg_dsn):
@@ -204,7 +227,7 @@ async def test_a_table_another_process_archives_is_skipped(rt, clock, archive, p
     with psycopg.connect(pg_dsn) as other:
         other.execute("SELECT pg_advisory_lock(hashtext('nof0.retention.price_ticks'))")
         outcome = await run_recorded(rt, RETENTION, retention_job)
-    assert [(t["status"], t["rows"]) for t in outcome.result["tables"]] == [("locked", 0), ("done", 3)]
+    assert [(t["status"], t["rows"]) for t in outcome.result["tables"]] == [("locked", 0), ("done", 3), ("disabled", 0)]
     assert table_rows(pg_dsn)["price_ticks"] == before["price_ticks"]
 
 
@@ -222,15 +245,35 @@ def test_retention_command(cli_config, pg_dsn, tmp_path, capsys, monkeypatch):  
     out = capsys.readouterr().out
     assert out.startswith("retention done in ")
     assert "price_ticks: done, older than 30 days; " in out  # the real clock: every seeded row is old
-    assert list((tmp_path / "cold" / "price_ticks").glob("price_ticks-*.csv.gz"))
+    assert list((tmp_path / "cold" / "price_ticks").glob("price_ticks_p*.csv.gz"))
     assert main(["--config", cli_config, "jobs"]) == 0
     assert "retention: ok," in capsys.readouterr().out
 
 
 def test_migration_tunes_autovacuum(pg_dsn):
+    """Plain tables carry the tuning; partitioned ones on every partition (a partitioned table has no storage)."""
     with psycopg.connect(pg_dsn) as conn:
         opts = dict(conn.execute(
-            "SELECT relname, reloptions FROM pg_class WHERE relname IN "
-            "('price_ticks', 'trades', 'account_equity_snapshots', 'fills')").fetchall())
-    assert set(opts) == {"price_ticks", "trades", "account_equity_snapshots", "fills"}
-    assert all(any(o.startswith("autovacuum_vacuum_scale_factor=") for o in v) for v in opts.values())
+            "SELECT relname, reloptions FROM pg_class WHERE relkind = 'r' AND (relname IN ('trades', 'fills')"
+            " OR relname LIKE 'price\\_ticks\\_%' OR relname LIKE 'account\\_equity\\_snapshots\\_%')").fetchall())
+    assert {"trades", "fills", "price_ticks_default", "account_equity_snapshots_default"} <= set(opts)
+    assert any(name.startswith("price_ticks_p") for name in opts)
+    assert all(any(o.startswith("autovacuum_vacuum_scale_factor=") for o in v) for v in opts.values()), opts
+
+
+async def test_old_equity_months_go_when_configured(rt, clock, archive, pg_dsn):
+    with psycopg.connect(pg_dsn) as conn:
+        conn.cursor().executemany(
+            "INSERT INTO account_equity_snapshots (model_id, ts_ms, equity_usd) VALUES ('m1', %s, %s)",
+            [(T0 - 400 * DAY, 10_000.0), (T0 - 200 * DAY, 10_500.0), (T0 - 2 * DAY, 11_000.0)])
+    outcome = await run_recorded(rt, RETENTION, retention_job)
+    assert outcome.result["tables"][2]["status"] == "disabled"  # the default keeps the equity history
+    rt.config.root.jobs.retention.account_equity_snapshots_days = 180
+    outcome = await run_recorded(rt, RETENTION, retention_job)
+    assert outcome.ok, outcome.error
+    equity = outcome.result["tables"][2]
+    assert (equity["table"], equity["status"], equity["rows"]) == ("account_equity_snapshots", "done", 2)
+    rows = [row for f in archived_files(archive, "account_equity_snapshots") for row in read_archive(f)]
+    assert sorted(float(r["equity_usd"]) for r in rows) == [10_000.0, 10_500.0]
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT ts_ms FROM account_equity_snapshots").fetchall() == [(T0 - 2 * DAY,)]

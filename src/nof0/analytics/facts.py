@@ -7,7 +7,6 @@ rows read from Postgres, grouped per model and turned into the typed inputs of
   ``executed_at``;
 * minutes long, short and flat: for each symbol the model held or decided on, the position history
   (``entry..exit``, or ``now`` while open) over the span of its invocations, flat where no position;
-* equity at a time: the latest snapshot at or before it (sizes as percent of the portfolio);
 * last conversation: the newest timed message of any of the model's threads.
 
 Pure: no database, no clock (``now_s`` is passed in). ``docs/analytics.md`` documents every rule.
@@ -15,7 +14,6 @@ Pure: no database, no clock (``now_s`` is passed in). ``docs/analytics.md`` docu
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
 from typing import Annotated, Iterable, Literal
 
@@ -91,15 +89,8 @@ class ModelFacts:
     invocations_s: list[float] = field(default_factory=list)
     symbols: set[str] = field(default_factory=set)  # held or decided on: the symbols whose minutes count
     positions: list[tuple[str, str, float, float | None]] = field(default_factory=list)  # symbol, side, s, s
-    equity_ts_s: list[float] = field(default_factory=list)  # ascending
-    equity_usd: list[float] = field(default_factory=list)
     last_convo: ConvoRef | None = None
     invalid_decisions: list[str] = field(default_factory=list)
-
-    def equity_at(self, t_s: float) -> float | None:
-        """Equity of the latest snapshot at or before ``t_s``; None before the first snapshot."""
-        i = bisect.bisect_right(self.equity_ts_s, t_s)
-        return self.equity_usd[i - 1] if i else None
 
 
 def position_intervals(
@@ -143,7 +134,6 @@ def group_facts(
     trades: Iterable[TradeFacts],
     cycles: Iterable[tuple[str, int | None, float, str]],
     positions: Iterable[tuple[str, str, str, int, int | None]],
-    equity_points: Iterable[tuple[str, int, float]],
     last_messages: Iterable[tuple[str, int]],
 ) -> dict[str, ModelFacts]:
     """Rows of the batch read (see ``analytics/repository.py``) -> one :class:`ModelFacts` per model."""
@@ -168,10 +158,6 @@ def group_facts(
         f = facts[model_id]
         f.positions.append((symbol, side, entry_ms / 1000, ms_to_s(exit_ms)))
         f.symbols.add(symbol)
-    for model_id, ts_ms, equity in equity_points:  # ordered by model, then time
-        f = facts[model_id]
-        f.equity_ts_s.append(ts_ms / 1000)
-        f.equity_usd.append(equity)
     for model_id, ts_ms in last_messages:
         ts_s = ts_ms / 1000
         f = facts[model_id]
@@ -194,7 +180,6 @@ def model_analytics(f: ModelFacts, now_s: float) -> dict:
         decisions=f.decisions,
         invocations_s=f.invocations_s,
         position_intervals=intervals,
-        equity_at=f.equity_at if f.equity_ts_s else None,
         last_convo=f.last_convo,
         now_s=now_s,
     )

@@ -129,9 +129,8 @@ async def _analyse_batch(
         trades = await repo.list_closed_trades(conn, batch)
         cycles = await repo.list_decision_cycles(conn, batch)
         positions = await repo.list_position_spans(conn, batch)
-        equity = await repo.list_equity_points(conn, batch)
         messages = await repo.list_last_messages(conn, batch)
-    facts = group_facts(batch, trades, cycles, positions, equity, messages)
+    facts = group_facts(batch, trades, cycles, positions, messages)
     report.read_s += time.perf_counter() - t
     report.trades += len(trades)
     _note_invalid_decisions(facts.values(), report)

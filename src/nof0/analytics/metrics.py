@@ -1,9 +1,9 @@
 """Trade, signal and invocation analytics of one model, in nof1's ModelAnalytics shape.
 
 This module holds the arithmetic behind ``GET /api/analytics`` (the design's ``nof1-api.md``,
-"ModelAnalytics"): it turns a model's closed trades, decisions, invocation times, position history and
-equity curve into the seven breakdown tables. It is pure: no database, no Redis, no clock (the caller
-passes ``now_s``), so the analytics batch job and the tests run the same code.
+"ModelAnalytics"): it turns a model's closed trades, decisions, invocation times and position history
+into the seven breakdown tables. It is pure: no database, no Redis, no clock (the caller passes
+``now_s``), so the analytics batch job and the tests run the same code.
 
 Definitions, checked against nof1's own numbers for grok-4 (``fixtures/nof1-2025-10-26``):
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import operator
 import statistics
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -98,10 +98,6 @@ class ConvoRef(msgspec.Struct, frozen=True, kw_only=True):
 
     timestamp_s: float
     doc_id: str
-
-
-# Equity (dollars) of the model's account at a time in seconds, or None when unknown.
-EquityLookup = Callable[[float], float | None]
 
 
 def _field(trade: Mapping[str, Any], name: str) -> Any:
@@ -199,6 +195,7 @@ def _fee_pnl_moves_breakdown_table(trades: Sequence[TradeFacts]) -> dict[str, fl
     net = [t.realized_net_pnl for t in trades]
     fees = [t.total_commission_dollars for t in trades]
     overall_without_fees = math.fsum(gross)
+    overall_with_fees = math.fsum(net)
     total_fees = math.fsum(fees)
     return {
         "avg_gross_pnl": _mean(gross),
@@ -207,18 +204,15 @@ def _fee_pnl_moves_breakdown_table(trades: Sequence[TradeFacts]) -> dict[str, fl
         "avg_taker_fee": _mean(fees),
         "biggest_net_gain": max(net, default=0.0),  # the largest net pnl, negative if every trade lost
         "biggest_net_loss": min(net, default=0.0),  # the smallest net pnl, positive if every trade won
-        "overall_pnl_with_fees": math.fsum(net),
+        "overall_pnl_with_fees": overall_with_fees,
         "overall_pnl_without_fees": overall_without_fees,
         "std_gross_pnl": _std(gross),
         "std_net_pnl": _std(net),
         # Sample std of the same per-trade fees. nof1's grok-4 value differs (see docs/analytics.md).
         "std_taker_fee": _std(fees),
-        # Fees as a share of the gross profit they ate into; 0 when there is no gross profit (a
-        # percentage of a loss or of zero means nothing). nof1 shows 0 for grok-4, whose gross pnl is
-        # negative. The denominator is the pnl before fees.
-        "total_fees_as_pct_of_pnl": (
-            _pct(total_fees, overall_without_fees) if overall_without_fees > 0 else 0.0
-        ),
+        # Fees as a percentage of the pnl after fees, 0 unless that pnl is positive (nof1-api.md, from
+        # nof1's published analytics of its profitable models; grok-4's negative pnl shows only the 0).
+        "total_fees_as_pct_of_pnl": _pct(total_fees, overall_with_fees) if overall_with_fees > 0 else 0.0,
         "total_fees_paid": total_fees,
     }
 
@@ -271,19 +265,9 @@ def _exit_plan_distance_pct(trade: TradeFacts, key: str) -> float | None:
 def _overall_trades_overview_table(
     trades: Sequence[TradeFacts],
     decisions: Sequence[Decision],
-    equity_at: EquityLookup | None,
 ) -> dict[str, float]:
     holding = [t.holding_period_mins for t in trades]
     notional = [t.notional for t in trades]
-
-    # Trade size relative to the account: notional / equity at entry x 100. Trades whose entry equity
-    # is unknown (or not positive) are left out of the sample; no lookup at all gives 0.
-    portfolio_pct: list[float] = []
-    if equity_at is not None:
-        for t in trades:
-            equity = equity_at(t.entry_time_s)
-            if equity is not None and equity > 0:
-                portfolio_pct.append(t.notional / equity * 100)
 
     # Distance from entry to the planned stop / target, |level - entry| / entry x 100, averaged over the
     # trades whose exit plan has that level (nof1's trades carry empty exit plans: 0).
@@ -304,8 +288,9 @@ def _overall_trades_overview_table(
         "avg_size_of_trade_notional": _mean(notional),
         "median_size_of_trade_notional": _median(notional),
         "std_size_of_trade_notional": _std(notional),
-        "avg_size_of_trade_portfolio_pct": _mean(portfolio_pct),
-        "std_size_of_trade_portfolio_pct": _std(portfolio_pct),
+        # 0 for every model nof1 publishes: nof1 does not fill them (nof1-api.md), so neither do we.
+        "avg_size_of_trade_portfolio_pct": 0.0,
+        "std_size_of_trade_portfolio_pct": 0.0,
         "avg_stop_loss_distance_pct": _mean(stop_loss),
         "avg_take_profit_distance_pct": _mean(take_profit),
         "avg_convo_leverage": _mean(convo_leverage),
@@ -410,7 +395,6 @@ def compute_model_analytics(
     decisions: Iterable[Decision] = (),
     invocations_s: Iterable[float] = (),
     position_intervals: Iterable[PositionInterval] = (),
-    equity_at: EquityLookup | None = None,
     last_convo: ConvoRef | None = None,
     now_s: float,
 ) -> dict[str, Any]:
@@ -437,7 +421,7 @@ def compute_model_analytics(
         "fee_pnl_moves_breakdown_table": _fee_pnl_moves_breakdown_table(trades),
         "winners_losers_breakdown_table": _winners_losers_breakdown_table(trades),
         "longs_shorts_breakdown_table": _longs_shorts_breakdown_table(trades),
-        "overall_trades_overview_table": _overall_trades_overview_table(trades, decisions, equity_at),
+        "overall_trades_overview_table": _overall_trades_overview_table(trades, decisions),
         "signals_breakdown_table": _signals_breakdown_table(decisions, position_intervals),
         "invocation_breakdown_table": _invocation_breakdown_table(list(invocations_s)),
     }

@@ -24,6 +24,7 @@ __all__ = [
     "PublishResult",
     "rebuild_leaderboard",
     "rebuild_since_inception",
+    "republish_analytics",
     "note_redis_failure",
     "SINCE_INCEPTION_BATCH",
 ]
@@ -71,6 +72,20 @@ async def rebuild_since_inception(rt: Runtime, *, batch_models: int = SINCE_INCE
         except RedisError as exc:
             result.redis_error = note_redis_failure(rt, "since_inception", exc)
             break  # the other batches would fail the same way; the next run rewrites everything
+    return result
+
+
+async def republish_analytics(rt: Runtime) -> PublishResult:
+    """``nof0:analytics:{model_id}`` and ``nof0:analytics:all`` from the stored ``model_analytics`` rows
+    (design 3.4: the analytics keys come back without recomputing them)."""
+    async with rt.pool.connection() as conn, conn.transaction():
+        rows = await repo.list_model_analytics(conn)
+    result = PublishResult(models=len(rows))
+    payloads = {r["model_id"]: r["payload"] for r in rows}
+    try:
+        await cache.publish_analytics(rt.redis, rt.keys, payloads, {"analytics": list(payloads.values())})
+    except RedisError as exc:
+        result.redis_error = note_redis_failure(rt, "analytics", exc)
     return result
 
 

@@ -48,6 +48,7 @@ class ArenaApp(Starlette):
     def __init__(self, state: ApiState, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state.api = state
+        self.hot_state = state  # the state the fast path reads: api/wire.py answers from the same
         self._front = CorsMiddleware(FastPath(super().__call__, state), state.rt.config.root.api.cors_origins)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

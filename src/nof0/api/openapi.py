@@ -125,7 +125,7 @@ def openapi_document() -> dict[str, Any]:
                 params=[_int_query("limit", "at most this many models", 1)]),
             "/api/account-totals": _get("Hourly account series per model since its inception", _with_time(
                 {"accountTotals": {"type": "array", "items": _ACCOUNT_RECORD}, "lastHourlyMarkerRead": _INT}),
-                params=[_int_query("lastHourlyMarker", "only records with a greater hourly marker", 0)]),
+                params=[_int_query("lastHourlyMarker", "only records from this hourly marker on, this one included", 0)]),
             "/api/trades": _get("Closed trades, newest exit first (each model's latest 100)", _with_time(
                 {"trades": {"type": "array", "items": _TRADE}})),
             "/api/since-inception-values": _get("Starting capital and inception per model", _with_time(
@@ -139,10 +139,22 @@ def openapi_document() -> dict[str, Any]:
             "/api/analytics/{model_id}": {**_get("Analytics of one model (empty list until computed)", _with_time(
                 {"analytics": {"type": "array", "items": _ANALYTICS}}), not_found=True),
                 "parameters": [model_id]},
-            "/api/conversations": _get("Recent conversation window per model", _with_time(
-                {"conversations": {"type": "array", "items": _obj({"model_id": _STR, "messages": {
-                    "type": "array", "items": _obj({"role": {"enum": ["system", "user", "assistant"]},
-                                                    "content": _STR, "timestamp": _nullable(_SECONDS)})}})}})),
+            "/api/conversations": _get(
+                "Decision cycles, newest first (nof1's per-cycle items, each with its messages), then per-model "
+                "message lists of messages outside any cycle", _with_time(
+                {"conversations": {"type": "array", "items": _obj({
+                    "model_id": _STR, "id": _STR, "cycle_id": _INT, "run_id": _nullable(_STR),
+                    "timestamp": _SECONDS, "inserted_at": _SECONDS, "user_prompt": _STR, "cot_trace": _STR,
+                    "cot_trace_summary": _STR, "success": {"type": "boolean"}, "error": _nullable(_STR),
+                    "llm_response": {"type": "object", "additionalProperties": _obj({
+                        "coin": _STR, "signal": {"enum": ["buy_to_enter", "sell_to_enter", "hold", "close_position"]},
+                        "quantity": _NUM, "leverage": _NUM, "profit_target": _NUM, "stop_loss": _NUM,
+                        "invalidation_condition": _STR, "confidence": _NUM, "risk_usd": _NUM,
+                        "justification": _STR})},
+                    "messages": {
+                        "type": "array", "items": _obj({"role": {"enum": ["system", "user", "assistant"]},
+                                                        "content": _STR, "timestamp": _nullable(_SECONDS)})}},
+                    required=["model_id"])}})),
             "/api/traders": _get("Each model's trader status (not a nof1 endpoint; docs/api.md)", _with_time(
                 {"traders": {"type": "array", "items": _TRADER}})),
             "/healthz": {"get": {"summary": "The process answers", "responses": {"200": {"description": "alive"}}}},

@@ -8,10 +8,12 @@ optional fields such as a position's ``commission``), and a record absent on one
 holding no facts on the other (a model listed with no open positions). Lists of records are matched by their identity
 (``id``, else ``model_id``, else ``symbol``), not by position: order is presentation, not a fact.
 
-Fact endpoints fail on any difference. Two kinds of differences are reported without failing:
-derived endpoints (leaderboard, analytics, account-totals: computed from the facts by jobs) and the
+Fact endpoints fail on any difference. Three kinds of differences are reported without failing:
+derived endpoints (leaderboard, analytics, account-totals: computed from the facts by jobs), the
 mark-to-market fields of positions (``current_price``, ``unrealized_pnl``, ``margin``), which
-nof1-api.md defines as computed from the mark price when the payload is built.
+nof1-api.md defines as computed from the mark price when the payload is built, and records of models
+the snapshot folder does not name in any of its files (models only in the database, such as the
+traders of ``nof0 traders sync``): they are not a difference in the folder's records.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Difference:
     file: Any
     db: Any
     derived: bool = False  # reported, never failing
+    note: str = ""  # why a difference does not fail
 
 
 @dataclass
@@ -96,7 +99,16 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _walk(a: Any, b: Any, path: str) -> Iterator[Difference]:
+MARK_NOTE = "mark-to-market"
+DB_ONLY_NOTE = "model only in the database"
+
+
+def _db_only_model(record: dict[str, Any], models: frozenset[str] | None) -> bool:
+    model = record.get("model_id")
+    return models is not None and isinstance(model, str) and model not in models
+
+
+def _walk(a: Any, b: Any, path: str, models: frozenset[str] | None = None) -> Iterator[Difference]:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in [*a, *(k for k in b if k not in a)]:
             sub = f"{path}.{k}" if path else str(k)
@@ -107,7 +119,7 @@ def _walk(a: Any, b: Any, path: str) -> Iterator[Difference]:
                 if not _empty(b[k]):
                     yield Difference(sub, _MISSING, b[k])
             else:
-                yield from _walk(a[k], b[k], sub)
+                yield from _walk(a[k], b[k], sub, models)
     elif isinstance(a, list) and isinstance(b, list):
         key = _identity(a, b)
         if key is None:
@@ -118,7 +130,7 @@ def _walk(a: Any, b: Any, path: str) -> Iterator[Difference]:
                 elif i >= len(a):
                     yield Difference(sub, _MISSING, b[i])
                 else:
-                    yield from _walk(a[i], b[i], sub)
+                    yield from _walk(a[i], b[i], sub, models)
             return
         by_b = {x[key]: x for x in b}
         seen = set()
@@ -126,25 +138,46 @@ def _walk(a: Any, b: Any, path: str) -> Iterator[Difference]:
             sub = f"{path}[{key}={x[key]}]"
             seen.add(x[key])
             if x[key] in by_b:
-                yield from _walk(x, by_b[x[key]], sub)
+                yield from _walk(x, by_b[x[key]], sub, models)
             elif not _empty({k: v for k, v in x.items() if k != key}):
                 yield Difference(sub, x, _MISSING)
         for y in b:
             if y[key] not in seen and not _empty({k: v for k, v in y.items() if k != key}):
-                yield Difference(f"{path}[{key}={y[key]}]", _MISSING, y)
+                only_db = _db_only_model(y, models)
+                yield Difference(f"{path}[{key}={y[key]}]", _MISSING, y, only_db, DB_ONLY_NOTE if only_db else "")
     elif not _same(a, b):
         yield Difference(path, a, b)
 
 
-def diff_bodies(endpoint: str, file_body: Any, db_body: Any) -> list[Difference]:
-    """Every difference between two bodies of one endpoint, ``serverTime`` ignored."""
+def diff_bodies(
+    endpoint: str, file_body: Any, db_body: Any, snapshot_models: frozenset[str] | None = None
+) -> list[Difference]:
+    """Every difference between two bodies of one endpoint, ``serverTime`` ignored.
+
+    With ``snapshot_models`` (the models the snapshot folder names), a record only the database holds
+    whose ``model_id`` is not one of them is reported as a model only in the database, not failing.
+    """
     strip = (lambda body: {k: v for k, v in body.items() if k != "serverTime"} if isinstance(body, dict) else body)
     out = []
-    for d in _walk(strip(file_body), strip(db_body), ""):
+    for d in _walk(strip(file_body), strip(db_body), "", snapshot_models):
         last = d.path.rsplit(".", 1)[-1]
         derived = endpoint == "positions" and last in MARK_TO_MARKET
-        out.append(Difference(d.path, d.file, d.db, derived) if derived else d)
+        out.append(Difference(d.path, d.file, d.db, True, MARK_NOTE) if derived else d)
     return out
+
+
+def _model_ids(value: Any, into: set[str]) -> set[str]:
+    """Every ``model_id`` string anywhere in a body."""
+    if isinstance(value, dict):
+        model = value.get("model_id")
+        if isinstance(model, str):
+            into.add(model)
+        for v in value.values():
+            _model_ids(v, into)
+    elif isinstance(value, list):
+        for v in value:
+            _model_ids(v, into)
+    return into
 
 
 def _records(body: Any) -> int:
@@ -167,6 +200,7 @@ async def run_parity(rt: Runtime, directory: str | Path) -> list[EndpointParity]
     files = FileSource(directory, rt.clock, rt.config.ttl, gzip_min=rt.config.root.api.gzip_min_bytes)
     db = DbSource(rt)
     reports = []
+    bodies: list[tuple[EndpointSpec, str, EndpointParity, Any]] = []
     for spec in SPECS.values():
         for variant in _variants(directory, spec):
             report = EndpointParity(spec.name, variant, spec.name in FACT_ENDPOINTS)
@@ -177,13 +211,17 @@ async def run_parity(rt: Runtime, directory: str | Path) -> list[EndpointParity]
                 report.error = f"file: {exc.detail}"
                 continue
             report.records = _records(file_body)
-            try:
-                # through JSON, as a client sees it (UUIDs become strings, tuples lists)
-                db_body = msgspec.json.decode(msgspec.json.encode(await db.build(spec, variant)))
-            except ApiError as exc:
-                report.error = f"db: {exc.detail}"
-                continue
-            report.differences = diff_bodies(spec.name, file_body, db_body)
+            bodies.append((spec, variant, report, file_body))
+    # the models the folder knows: a record of another model exists only in the database
+    snapshot_models = frozenset(set().union(*(_model_ids(body, set()) for *_, body in bodies)))
+    for spec, variant, report, file_body in bodies:
+        try:
+            # through JSON, as a client sees it (UUIDs become strings, tuples lists)
+            db_body = msgspec.json.decode(msgspec.json.encode(await db.build(spec, variant)))
+        except ApiError as exc:
+            report.error = f"db: {exc.detail}"
+            continue
+        report.differences = diff_bodies(spec.name, file_body, db_body, snapshot_models)
     return reports
 
 
@@ -205,10 +243,14 @@ def format_report(reports: list[EndpointParity], directory: str | Path, *, max_l
         status = "MISMATCH" if r.failing else "differs"
         lines.append(f"  {r.label:<28} {status}: {len(r.differences)} field(s) of {r.records} records{kind}")
         for d in r.differences[:max_lines]:
-            note = "  (mark-to-market, not failing)" if d.derived else ""
+            note = f"  ({d.note or 'derived'}, not failing)" if d.derived else ""
             lines.append(f"      {d.path}: file {_show(d.file)} | db {_show(d.db)}{note}")
         if len(r.differences) > max_lines:
             lines.append(f"      ... and {len(r.differences) - max_lines} more")
+    db_only = sorted({d.db["model_id"] for r in reports for d in r.differences
+                      if d.note == DB_ONLY_NOTE and isinstance(d.db, dict)})
+    if db_only:
+        lines.append(f"models only in the database (not in {directory}), not failing: {', '.join(db_only)}")
     failing = [r.label for r in reports if r.failing]
     if not reports:
         lines.append("no endpoint file found: nothing compared")

@@ -16,6 +16,7 @@ __all__ = [
     "list_open_positions",
     "list_recent_trades",
     "list_recent_messages",
+    "list_recent_cycles",
     "list_since_inception_facts",
     "list_hourly_account_series",
     "list_positions_at",
@@ -73,7 +74,9 @@ async def list_recent_trades(conn: AsyncConnection, per_model: int) -> list[Row]
 
 
 async def list_recent_messages(conn: AsyncConnection, window: int) -> list[Row]:
-    """Each model's ``window`` most recent messages (all its threads), oldest first per model."""
+    """Each model's ``window`` most recent messages (all its threads) that belong to no decision cycle
+    (imported chats, a producer's own messages), oldest first per model. A cycle's messages are served
+    with their cycle (:func:`list_recent_cycles`)."""
     cur = await conn.execute(
         """
         SELECT cm.model_id, msg.role, msg.content, msg.ts_ms
@@ -82,12 +85,41 @@ async def list_recent_messages(conn: AsyncConnection, window: int) -> list[Row]:
                 SELECT x.id, x.role, x.content, x.ts_ms
                   FROM conversation_messages x
                   JOIN conversations c ON c.id = x.conversation_id
-                 WHERE c.model_id = cm.model_id
+                 WHERE c.model_id = cm.model_id AND x.metadata->'cycle' IS NULL
                  ORDER BY x.ts_ms DESC NULLS LAST, x.id DESC
                  LIMIT %s) msg
          ORDER BY cm.model_id, msg.ts_ms NULLS FIRST, msg.id
         """,
         (window,),
+    )
+    return await cur.fetchall()
+
+
+async def list_recent_cycles(conn: AsyncConnection, per_model: int) -> list[Row]:
+    """Each model's ``per_model`` latest decision cycles, newest first overall, each with the messages
+    the engine wrote for it (same thread, the cycle's millisecond, ``metadata.cycle`` = its number) as
+    a JSON array ordered system, user, assistant."""
+    cur = await conn.execute(
+        """
+        SELECT d.model_id, d.cycle_number, d.executed_at, d.finished_at, d.run_id, d.cot_trace,
+               d.cot_trace_summary, d.decisions, d.success, d.error_message, d.prompt_digest, d.template_digest,
+               coalesce((
+                   SELECT json_agg(json_build_object('role', x.role, 'content', x.content, 'ts_ms', x.ts_ms)
+                                   ORDER BY CASE x.role WHEN 'system' THEN 0 WHEN 'user' THEN 1 ELSE 2 END, x.id)
+                     FROM conversations c
+                     JOIN conversation_messages x ON x.conversation_id = c.id
+                    WHERE c.model_id = d.model_id AND c.thread = 'main'
+                      AND x.ts_ms = floor(extract(epoch FROM d.executed_at) * 1000)::bigint
+                      AND x.metadata->'cycle' = to_jsonb(d.cycle_number)), '[]'::json) AS messages
+          FROM models m
+         CROSS JOIN LATERAL (
+                SELECT * FROM decision_cycles dc
+                 WHERE dc.model_id = m.id
+                 ORDER BY dc.executed_at DESC, dc.cycle_number DESC
+                 LIMIT %s) d
+         ORDER BY d.executed_at DESC, d.model_id, d.cycle_number DESC
+        """,
+        (per_model,),
     )
     return await cur.fetchall()
 
@@ -148,7 +180,8 @@ async def list_hourly_account_series(conn: AsyncConnection) -> list[Row]:
             WINDOW w AS (PARTITION BY model_id ORDER BY ts_ms ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         )
         SELECT DISTINCT ON (hourly_marker, model_id)
-               model_id, ts_ms, equity_usd, realized_pnl, unrealized_pnl, capital, hourly_marker, minute_marker,
+               model_id, ts_ms, equity_usd, realized_pnl, unrealized_pnl, capital, inception_ms, hourly_marker,
+               minute_marker,
                (CASE WHEN n_returns >= 2 AND sd_r > 0 THEN mean_r / sd_r ELSE 0 END)::double precision AS sharpe
           FROM running
          ORDER BY hourly_marker, model_id, ts_ms DESC

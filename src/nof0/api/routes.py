@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from nof0.api.account_totals import records_after_marker
+from nof0.api.account_totals import records_from_marker
 from nof0.api.errors import NotFound
 from nof0.api.health import readiness
 from nof0.api.params import int_param
@@ -56,8 +56,8 @@ async def account_totals(request: Request) -> Response:
     api = _state(request)
     payload = await api.payload("account-totals")
     if marker is not None:
-        payload = api.derived.get(payload, ("account-totals.after", marker),
-                                  lambda body: records_after_marker(body, marker))
+        payload = api.derived.get(payload, ("account-totals.from", marker),
+                                  lambda body: records_from_marker(body, marker))
     return payload_response(request, payload, api.max_age("account-totals"))
 
 

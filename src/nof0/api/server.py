@@ -1,6 +1,7 @@
 """Runs the API inside an existing event loop (``nof0 serve``, and ``nof0 run`` beside other tasks).
 
-uvicorn serves ``create_app(rt)``; the caller owns the process signals and asks the server to stop by
+uvicorn serves ``create_app(rt)`` with the protocol of ``wire.py`` (cached payloads answered in the
+parser, everything else through Starlette); the caller owns the process signals and asks the server to stop by
 setting ``stop``. uvicorn's own signal capture is disabled so several tasks can share one stop event.
 """
 
@@ -13,6 +14,7 @@ from typing import Any, Iterator
 import uvicorn
 
 from nof0.api.app import create_app
+from nof0.api.wire import hot_protocol
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
 
@@ -41,8 +43,13 @@ async def serve_api(rt: Runtime, stop: asyncio.Event, *, host: str | None = None
     """Serve ``app`` (default ``create_app(rt)``) until ``stop`` is set; ``started`` is set once the
     socket listens. Build the app first to surface configuration errors before other tasks start."""
     host, port = api_address(rt, host, port)
+    app = app if app is not None else create_app(rt)
+    # another ASGI app (a wrapper, a test's) gets plain httptools: the hot path answers for the arena app only
+    http: Any = "httptools"
+    if getattr(app, "hot_state", None) is not None:  # an ArenaApp (create_app)
+        http = app.state.http_protocol = hot_protocol(app.hot_state)
     server = _Server(uvicorn.Config(
-        app if app is not None else create_app(rt), host=host, port=port, lifespan="off", log_config=None, access_log=False,
+        app, host=host, port=port, http=http, lifespan="off", log_config=None, access_log=False,
         server_header=False, proxy_headers=False,  # the API answers the same whoever asks
     ))
 

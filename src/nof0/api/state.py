@@ -27,9 +27,10 @@ def build_sources(rt: Runtime, read_path: ReadPath) -> dict[str, Source]:
         if not api.file_dir:
             raise ConfigError(rt.config.path, "api.file_dir",
                               "an endpoint reads from file but no snapshot folder is set (or NOF0_FILE_DIR)")
-        if not Path(api.file_dir).is_dir():
-            raise ConfigError(rt.config.path, "api.file_dir", f"{api.file_dir!r} is not a folder")
-        file = FileSource(api.file_dir, rt.clock, rt.config.ttl, gzip_min=api.gzip_min_bytes)
+        file_dir = rt.config.resolve(api.file_dir)
+        if not file_dir.is_dir():
+            raise ConfigError(rt.config.path, "api.file_dir", f"{api.file_dir!r} ({file_dir}) is not a folder")
+        file = FileSource(file_dir, rt.clock, rt.config.ttl, gzip_min=api.gzip_min_bytes)
     sources: dict[str, Source] = {
         name: (file if file is not None and api.data_sources.get(name) == "file" else db) for name in SPECS}
     return {**sources, **{name: db for name in ALL_SPECS if name not in SPECS}}
@@ -46,6 +47,10 @@ class ApiState:
 
     async def payload(self, name: str, variant: str = ALL_VARIANT) -> Payload:
         return await self.sources[name].payload(ALL_SPECS[name], variant)
+
+    def peek(self, name: str) -> Payload | None:
+        """The whole endpoint's payload if it can be served without awaiting (``Source.peek``)."""
+        return self.sources[name].peek(ALL_SPECS[name])
 
     def max_age(self, name: str) -> int:
         return int(self.rt.config.ttl.seconds(ALL_SPECS[name].ttl_class))

@@ -183,6 +183,11 @@ class Keyspace:
         validate_part("resource", resource)
         return Key(f"{self.prefix}:lock:{resource}", _LOCK, self.ttl.millis("lock"))
 
+    def cache_sentinel(self) -> Key:
+        """Written last by a full rebuild (design 3.4), never expiring: its absence means the keyspace was
+        dropped (FLUSHALL, a Redis restart without persistence, eviction) and must be rebuilt."""
+        return Key(f"{self.prefix}:cache:sentinel", _SENTINEL, None)
+
     def api_payload(self, endpoint: str, variant: str = "all", ttl_class: str = "medium") -> Key:
         """Pre-encoded API response bytes (encode once per data change), per endpoint TTL class."""
         validate_part("endpoint", endpoint)
@@ -196,4 +201,5 @@ class Keyspace:
 
 
 _LOCK = KeyPattern("lock", "lock:{resource}", KeyType.STRING, "lock", False, "coordination")
+_SENTINEL = KeyPattern("cache_sentinel", "cache:sentinel", KeyType.STRING, None, False, "cache rebuild")
 _API = KeyPattern("api_payload", "api:{endpoint}:{variant}", KeyType.STRING, "medium", False, "API payloads")

@@ -27,6 +27,8 @@ async def publish_conversations(rt: Runtime, conn: AsyncConnection, model_ids: l
 def decision_json(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     out["executed_at"] = dt_to_s(row["executed_at"])
+    if "finished_at" in out:
+        out["finished_at"] = dt_to_s(row["finished_at"])
     return out
 
 

@@ -35,7 +35,8 @@ async def stage_decision_cycles(rt: Runtime, conn: AsyncConnection, events: list
     rows = last_by_key(
         ({"model_id": e.model_id, "cycle_number": e.cycle_number, "prompt_digest": e.prompt_digest,
           "cot_trace": e.cot_trace, "decisions": e.decisions, "success": e.success,
-          "error_message": e.error_message, "executed_at": e.executed_at} for e in events),
+          "error_message": e.error_message, "executed_at": e.executed_at, "cot_trace_summary": e.cot_trace_summary,
+          "template_digest": e.template_digest, "run_id": e.run_id, "finished_at": e.finished_at} for e in events),
         lambda r: (r["model_id"], r["cycle_number"]),
     )
     changed = await repo.upsert_decision_cycles(conn, rows)

@@ -14,11 +14,12 @@ from psycopg import AsyncConnection
 from nof0.db.arrays import unnest_params, upsert_sql
 
 __all__ = ["ensure_conversations", "insert_messages", "list_recent_messages", "upsert_decision_cycles",
-           "list_last_decisions"]
+           "list_last_decisions", "get_cycle_stats"]
 
 _CYCLE_TYPES = {
     "model_id": "text", "cycle_number": "int", "prompt_digest": "text", "cot_trace": "text", "decisions": "jsonb",
-    "success": "bool", "error_message": "text", "executed_at": "timestamptz",
+    "success": "bool", "error_message": "text", "executed_at": "timestamptz", "cot_trace_summary": "text",
+    "template_digest": "text", "run_id": "text", "finished_at": "timestamptz",
 }
 _UPSERT_CYCLES = upsert_sql("decision_cycles", _CYCLE_TYPES, "model_id, cycle_number", returning="t.model_id")
 
@@ -88,10 +89,23 @@ async def list_last_decisions(conn: AsyncConnection, model_ids: Sequence[str]) -
     cur = await conn.execute(
         """
         SELECT DISTINCT ON (model_id) model_id, cycle_number, prompt_digest, cot_trace, decisions, success,
-               error_message, executed_at
+               error_message, executed_at, cot_trace_summary, template_digest, run_id, finished_at
           FROM decision_cycles WHERE model_id = ANY(%b::text[])
          ORDER BY model_id, executed_at DESC, cycle_number DESC
         """,
         (list(model_ids),),
     )
     return await cur.fetchall()
+
+
+async def get_cycle_stats(conn: AsyncConnection, model_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per model: its highest cycle number, its number of cycles and its first cycle's time (a restarted
+    manager continues the numbering and the minutes since start from these)."""
+    cur = await conn.execute(
+        """
+        SELECT model_id, max(cycle_number) AS last_cycle, count(*) AS cycles, min(executed_at) AS first_at
+          FROM decision_cycles WHERE model_id = ANY(%b::text[]) GROUP BY model_id
+        """,
+        (list(model_ids),),
+    )
+    return {r["model_id"]: r for r in await cur.fetchall()}

@@ -6,7 +6,14 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-__all__ = ["open_pool"]
+__all__ = ["open_pool", "RECONNECT_S"]
+
+# How long the pool retries a failed connection attempt in the background (with backoff) before it
+# gives up until the next request asks for a connection. psycopg_pool's default (5 minutes, the
+# delay doubling from 1 s) means that after an outage of a minute the next attempt may be a minute
+# away while the server is already back; with a short window, a request after the server returns
+# starts a fresh attempt at once.
+RECONNECT_S = 2.0
 
 
 async def _configure(conn: AsyncConnection) -> None:
@@ -14,7 +21,11 @@ async def _configure(conn: AsyncConnection) -> None:
 
 
 async def open_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0) -> AsyncConnectionPool:
-    """Open a pool whose connections return dict rows; callers own their transactions."""
+    """Open a pool whose connections return dict rows; callers own their transactions.
+
+    A connection is checked (one empty query) when it leaves the pool: after a Postgres restart the
+    pooled connections are dead, and the first request must get a new one, not an error.
+    """
     pool = AsyncConnectionPool(
         dsn,
         min_size=min_size,
@@ -22,6 +33,8 @@ async def open_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, timeout:
         timeout=timeout,
         kwargs={"row_factory": dict_row},
         configure=_configure,
+        check=AsyncConnectionPool.check_connection,
+        reconnect_timeout=RECONNECT_S,
         open=False,
         name="nof0",
     )

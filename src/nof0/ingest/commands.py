@@ -103,6 +103,9 @@ def register(sub: Any) -> None:
     tsub = traders.add_subparsers(dest="traders_command", required=True, metavar="TRADERS_COMMAND")
     tsub.add_parser("sync", help="load etc/manager.yaml's traders into models and trader_state").set_defaults(
         fn=cmd_traders_sync)
+    from nof0.traders.commands import register as register_traders  # pause, resume, status
+
+    register_traders(tsub)
     from nof0.importer.commands import register as register_import  # the importer feeds this service
 
     register_import(sub)

@@ -29,6 +29,7 @@ _REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
     "equity_snapshot": (("model_id", "model"),),
     "conversation_message": (("model_id", "model"),),
     "decision_cycle": (("model_id", "model"),),
+    "llm_call": (("trader_id", "model"),),
     "trader_state": (("trader_id", "model"),),
     "sim_order": (("trader_id", "model"), ("symbol", "symbol")),
     "sim_balance": (("trader_id", "model"),),

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, BinaryIO
 
-__all__ = ["ArchiveFile", "open_archive", "archive_path"]
+__all__ = ["ArchiveFile", "open_archive", "archive_path", "month_archive_path"]
 
 _FLUSH_BYTES = 1 << 20  # compress and write in ~1 MB steps, off the event loop
 
@@ -26,6 +26,11 @@ _FLUSH_BYTES = 1 << 20  # compress and write in ~1 MB steps, off the event loop
 def archive_path(archive_dir: Path, table: str, first_id: int, last_id: int) -> Path:
     """``<archive_dir>/<table>/<table>-<first id>-<last id>.csv.gz``."""
     return archive_dir / table / f"{table}-{first_id}-{last_id}.csv.gz"
+
+
+def month_archive_path(archive_dir: Path, table: str, partition: str) -> Path:
+    """``<archive_dir>/<table>/<partition>.csv.gz``: one file per archived month (``price_ticks_p2026_09``)."""
+    return archive_dir / table / f"{partition}.csv.gz"
 
 
 class ArchiveFile:

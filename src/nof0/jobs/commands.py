@@ -1,4 +1,5 @@
-"""``nof0 retention``: run the retention job (design 2.5 "Archival") once.
+"""``nof0 retention``: run the retention job (design 2.5 "Archival") once; ``nof0 cache rebuild``:
+rebuild every design Redis key from Postgres (design 3.4) once.
 
 It runs what the scheduler's ``retention`` job runs, recorded in ``job_runs`` like a scheduled run,
 and prints per table the rows archived and the files written. Exit code 1 when a batch failed (its
@@ -19,6 +20,27 @@ def register(sub: Any) -> None:
     sub.add_parser(
         "retention", help="archive old price ticks and decision cycles to gzip'd CSV, then delete them",
     ).set_defaults(fn=cmd_retention)
+    cache = sub.add_parser("cache", help="Redis cache commands")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True, metavar="CACHE_COMMAND")
+    cache_sub.add_parser("rebuild", help="rebuild every design Redis key from Postgres (design 3.4)").set_defaults(
+        fn=cmd_cache_rebuild)
+
+
+def cmd_cache_rebuild(args: argparse.Namespace) -> int:
+    """Exit 0 when every key family was rebuilt, 1 when some failed (they are listed)."""
+    from nof0.cli import _with_runtime
+    from nof0.jobs.rebuild import rebuild_caches
+
+    async def go(rt: Runtime) -> int:
+        report = await rebuild_caches(rt, "manual")
+        print(f"cache rebuild {report.status} in {report.seconds:.2f} s", flush=True)
+        for family, owners in report.owners.items():
+            print(f"  {family}: {owners}", flush=True)
+        for family, error in report.failed.items():
+            print(f"  {family}: FAILED {error}", flush=True)
+        return 0 if report.status == "ok" else 1
+
+    return _with_runtime(args, go)
 
 
 def cmd_retention(args: argparse.Namespace) -> int:

@@ -1,5 +1,7 @@
-"""SQL of the retention job (design 2.5 "Archival"): find a bounded batch of rows older than a cutoff,
-stream exactly those rows out with COPY, delete exactly those rows. Never commits.
+"""SQL of the retention job (design 2.5 "Archival") for tables without monthly partitions
+(``decision_cycles``; the partitioned ones drop whole months, ``partitions_repository``): find a bounded
+batch of rows older than a cutoff, stream exactly those rows out with COPY, delete exactly those rows.
+The per-table session lock serves both kinds. Never commits.
 
 The caller runs the three statements of a batch in one REPEATABLE READ transaction
 (:func:`begin_repeatable_read` first), so they all see one snapshot: a row inserted or changed by
@@ -35,25 +37,6 @@ class Batch(NamedTuple):
     last_ms: int
 
 
-PRICE_TICKS = RetainedTable(
-    name="price_ticks",
-    next_batch="""
-        SELECT count(*) AS rows, min(id) AS first_id, max(id) AS last_id,
-               min(ts_ms) AS first_ms, max(ts_ms) AS last_ms
-          FROM (SELECT id, ts_ms FROM price_ticks WHERE ts_ms < %(cutoff_ms)s ORDER BY id LIMIT %(limit)s) b
-    """,
-    copy_out="""
-        COPY (SELECT id, symbol, price, ts_ms, source, ingested_at
-                FROM price_ticks
-               WHERE ts_ms < %(cutoff_ms)s AND id BETWEEN %(first_id)s AND %(last_id)s
-               ORDER BY id)
-        TO STDOUT (FORMAT csv, HEADER true)
-    """,
-    delete="""
-        DELETE FROM price_ticks WHERE ts_ms < %(cutoff_ms)s AND id BETWEEN %(first_id)s AND %(last_id)s
-    """,
-)
-
 DECISION_CYCLES = RetainedTable(
     name="decision_cycles",
     next_batch="""
@@ -79,7 +62,7 @@ DECISION_CYCLES = RetainedTable(
     """,
 )
 
-RETAINED_TABLES = {t.name: t for t in (PRICE_TICKS, DECISION_CYCLES)}
+RETAINED_TABLES = {t.name: t for t in (DECISION_CYCLES,)}
 
 # One retention worker per table across processes (the scheduler of `nof0 run` and `nof0 retention`).
 _LOCK_NAMESPACE = "nof0.retention."

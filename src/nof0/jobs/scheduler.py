@@ -7,6 +7,7 @@ after ingest batches, and retention on its timer; one job at a time.
   analytics job refreshes the views itself, a run of it also counts as a view refresh. ``retention``
   runs every ``jobs.retention_every`` (first one cadence after start, so a restart never adds a
   retention pass to the cold start); it is left out when ``jobs.retention.enabled`` is false.
+  ``partitions`` runs at start-up and every ``jobs.partitions_every``.
 * **After ingest.** The ingestion service calls :meth:`Scheduler.on_committed` with the event types of
   each committed batch (when ``jobs.refresh_after_ingest``). Requests are coalesced: the first one
   schedules a run ``debounce_s`` later and the ones that follow join it, so a burst of batches gives
@@ -29,7 +30,7 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
 from nof0.jobs.runner import JobFn, JobOutcome, run_recorded
-from nof0.jobs.tasks import ANALYTICS, JOBS, REFRESH_VIEWS, RETENTION
+from nof0.jobs.tasks import ANALYTICS, JOBS, PARTITIONS, REFRESH_VIEWS, RETENTION
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
 
@@ -62,7 +63,7 @@ class Scheduler:
         if jobs is None and not settings.retention.enabled:
             self.jobs.pop(RETENTION)
         self.every_s = {REFRESH_VIEWS: float(settings.refresh_views_every), ANALYTICS: float(settings.analytics_every),
-                        RETENTION: float(settings.retention_every)}
+                        RETENTION: float(settings.retention_every), PARTITIONS: float(settings.partitions_every)}
         self.every_s.update(every_s or {})
         self.after_ingest = settings.refresh_after_ingest
         self.debounce_ms = int(debounce_s * 1000)
@@ -72,8 +73,10 @@ class Scheduler:
         now = rt.clock.now_ms()
         # Next timer run of each job; analytics (which covers the views) at once, for the cold start.
         self._timer_due = {name: now + self._every_ms(name) for name in self.jobs}
-        if ANALYTICS in self._timer_due:
-            self._timer_due[ANALYTICS] = now
+        # partitions at once too: the months ahead exist before the first insert of a new month
+        for first in (PARTITIONS, ANALYTICS):
+            if first in self._timer_due:
+                self._timer_due[first] = now
         self._requested: dict[str, int] = {}  # job -> when the coalesced request runs
 
     # ---------------------------------------------------------------------------- requests
@@ -126,10 +129,10 @@ class Scheduler:
         return {name: min(t, self._requested.get(name, t)) for name, t in self._timer_due.items()}
 
     async def run_due(self) -> list[JobOutcome]:
-        """Run the jobs that are due now; analytics first, since it also refreshes the views."""
+        """Run the jobs that are due now; partitions first, then analytics, since it also refreshes the views."""
         now = self.rt.clock.now_ms()
         outcomes = []
-        for name in sorted(self.jobs, key=lambda n: n != ANALYTICS):
+        for name in sorted(self.jobs, key=lambda n: (n != PARTITIONS, n != ANALYTICS)):
             if self.due()[name] <= now:
                 outcomes.append(await self.run_now(name))
         return outcomes

@@ -3,7 +3,9 @@
 * ``refresh_views``: ``refresh_views_nof0()``, then the leaderboard and since-inception caches;
 * ``analytics``: the analytics batch (which refreshes the views itself, after its upsert), then the
   same two caches. It therefore covers ``refresh_views`` and the scheduler does not run both at once.
-* ``retention``: archive and delete old ``price_ticks`` and ``decision_cycles`` (``retention.py``).
+* ``retention``: archive and drop old months of ``price_ticks`` (and ``account_equity_snapshots`` when
+  configured), archive and delete old ``decision_cycles`` (``retention.py``);
+* ``partitions``: create the coming months' partitions and empty the default ones (``partitions.py``).
 
 Each returns a JSON-able summary; ``analytics`` raises :class:`AnalyticsFailed` when a model's
 analytics could not be computed (after persisting and publishing every other model), so the run is
@@ -19,11 +21,12 @@ import msgspec
 from nof0.analytics.job import run_analytics
 from nof0.analytics.publish import rebuild_leaderboard, rebuild_since_inception
 from nof0.api.invalidate import invalidate_api_payloads
+from nof0.jobs.partitions import PARTITIONS, partitions_job
 from nof0.jobs.retention import RETENTION, retention_job
 from nof0.jobs.views import refresh_views
 from nof0.runtime import Runtime
 
-__all__ = ["REFRESH_VIEWS", "ANALYTICS", "RETENTION", "JOBS", "AnalyticsFailed", "refresh_views_job", "analytics_job",
+__all__ = ["REFRESH_VIEWS", "ANALYTICS", "RETENTION", "PARTITIONS", "JOBS", "AnalyticsFailed", "refresh_views_job", "analytics_job",
            "analytics_for"]
 
 REFRESH_VIEWS = "refresh_views"
@@ -72,4 +75,5 @@ def analytics_for(model_ids: Iterable[str]) -> Callable[[Runtime], Awaitable[dic
     return lambda rt: analytics_job(rt, ids)
 
 
-JOBS = {REFRESH_VIEWS: refresh_views_job, ANALYTICS: analytics_job, RETENTION: retention_job}
+JOBS = {REFRESH_VIEWS: refresh_views_job, ANALYTICS: analytics_job, RETENTION: retention_job,
+        PARTITIONS: partitions_job}

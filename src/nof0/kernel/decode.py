@@ -17,7 +17,9 @@ from typing import Any
 
 import msgspec
 
-from nof0.kernel.events import EVENT_TYPES, ConversationMessage, Event, EventError, Fill, PriceTick, check_event
+from nof0.kernel.events import (
+    EVENT_TYPES, SAFE_ID, ConversationMessage, Event, EventError, Fill, PriceTick, check_event,
+)
 from nof0.kernel.shape import check_builtins, check_shape, container_fields, deep_field
 
 __all__ = ["Rejection", "Rejected", "decode_line", "validate_event", "encode_event"]
@@ -36,7 +38,7 @@ _PLAIN = frozenset(t for t in _NO_CHECK if not container_fields(t))
 
 # msgspec's wording for our constrained types -> what the producer should do about it
 _FRIENDLY = (
-    (re.compile(r"^Expected `str` matching regex '\^\[A-Za-z0-9\._@/-\]\{1,64\}\$'$"),
+    (re.compile("^Expected `str` matching regex " + re.escape(repr(SAFE_ID)) + "$"),
      "must be 1-64 characters of letters, digits and . _ - @ / (ids become Redis key parts)"),
     (re.compile(r"^Expected `int` [<>]= (946684800000|4102444800000)$"),
      "must be milliseconds since epoch between 2000-01-01 and 2100-01-01"),

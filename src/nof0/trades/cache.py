@@ -26,7 +26,8 @@ from nof0.runtime import Runtime
 from nof0.trades import repository as repo
 from nof0.trades.payloads import position_json, trade_json
 
-__all__ = ["publish_positions", "publish_recent_trades", "publish_trade_changes", "RECENT_TRADES", "TradeChange"]
+__all__ = ["publish_positions", "remark_positions", "publish_recent_trades", "publish_trade_changes", "restore_guards",
+           "RECENT_TRADES", "TradeChange"]
 
 log = get_logger("nof0.trades.cache")
 
@@ -41,22 +42,47 @@ TradeChange = tuple[str, dict[str, Any]]
 
 async def publish_positions(rt: Runtime, conn: AsyncConnection, model_ids: list[Any]) -> None:
     for model_id in sorted(set(model_ids)):
-        key = rt.keys.positions(model_id)
-        for _ in range(_LOCK_ATTEMPTS):
-            async with redis_lock(rt.redis, rt.keys.positions_lock(model_id)) as held:
-                if held:
-                    # read under the lock, after our commit: whoever rebuilds last saw every commit before it
-                    async with conn.transaction():
-                        rows = await repo.list_open_positions(conn, [model_id])
-                    fields = {r["symbol"]: encode(position_json(r, r["mark"])) for r in rows}
-                    pipe = rt.redis.pipeline(transaction=True)
-                    replace_hash(pipe, key, fields)
-                    await pipe.execute()
-                    break
-            await asyncio.sleep(_LOCK_PAUSE_S)
-        else:
+        if not await _rebuild_positions(rt, conn, model_id, _LOCK_ATTEMPTS):
             rt.metrics.redis_write_errors.labels("positions_lock_busy").inc()
             log.warning("positions lock busy; leaving the rebuild to its holder", model_id=model_id)
+
+
+async def remark_positions(rt: Runtime, conn: AsyncConnection, symbols: list[Any]) -> None:
+    """After prices moved: rebuild the positions hash of every model holding one of ``symbols``, so the
+    marks (current price, unrealized PnL) follow the prices, not only position events. A model whose
+    hash is being rebuilt right now is skipped: that rebuild reads after our commit, new prices included."""
+    async with conn.transaction():
+        models = await repo.list_models_holding(conn, sorted(set(symbols)))
+    for model_id in models:
+        await _rebuild_positions(rt, conn, model_id, 1)
+
+
+async def _rebuild_positions(rt: Runtime, conn: AsyncConnection, model_id: str, attempts: int) -> bool:
+    """Replace ``nof0:positions:{model_id}`` under its lock; False when the lock stayed busy."""
+    key = rt.keys.positions(model_id)
+    for attempt in range(attempts):
+        if attempt:
+            await asyncio.sleep(_LOCK_PAUSE_S)
+        async with redis_lock(rt.redis, rt.keys.positions_lock(model_id)) as held:
+            if held:
+                # read under the lock, after our commit: whoever rebuilds last saw every commit before it
+                async with conn.transaction():
+                    rows = await repo.list_open_positions(conn, [model_id])
+                fields = {r["symbol"]: encode(position_json(r, r["mark"])) for r in rows}
+                pipe = rt.redis.pipeline(transaction=True)
+                replace_hash(pipe, key, fields)
+                await pipe.execute()
+                return True
+    return False
+
+
+async def restore_guards(rt: Runtime, guarded: list[tuple[str, int]]) -> None:
+    """Rebuild: ``nof0:ingest:trade:{id}`` of each (trade id, time left in ms), as a guard set when the
+    trade was stored would be now."""
+    pipe = rt.redis.pipeline(transaction=False)
+    for trade_id, left_ms in guarded:
+        pipe.set(rt.keys.ingest_trade(trade_id).name, "seen", px=left_ms)
+    await pipe.execute()
 
 
 async def publish_recent_trades(rt: Runtime, conn: AsyncConnection, model_ids: list[Any]) -> None:

@@ -22,3 +22,7 @@ class Source(Protocol):
     async def payload(self, spec: EndpointSpec, variant: str = ALL_VARIANT) -> Payload:
         """The encoded body; raises ``NotFound`` (unknown model) or ``Unavailable``."""
         ...
+
+    def peek(self, spec: EndpointSpec) -> Payload | None:
+        """The whole endpoint's payload when it can be served now without awaiting anything, else None."""
+        ...

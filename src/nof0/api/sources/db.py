@@ -29,7 +29,7 @@ from nof0.api.sources import ALL_VARIANT
 from nof0.api.spec import EndpointSpec
 from nof0.api.traders import traders_payload
 from nof0.cache.keys import Key
-from nof0.conversations.payloads import message_json
+from nof0.conversations.payloads import cycle_json, message_json
 from nof0.obs.logging import get_logger
 from nof0.prices.payloads import crypto_prices_map
 from nof0.runtime import Runtime
@@ -49,6 +49,7 @@ class DbSource:
     def __init__(self, rt: Runtime, read_path: ReadPath | None = None) -> None:
         self.rt = rt
         self.read_path = read_path or ReadPath(rt)
+        self._whole: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}  # peek's builders, made once
         self._builders: dict[str, Callable[[str, int], Awaitable[dict[str, Any]]]] = {
             "crypto-prices": self._crypto_prices,
             "positions": self._positions,
@@ -64,6 +65,12 @@ class DbSource:
     async def payload(self, spec: EndpointSpec, variant: str = ALL_VARIANT) -> Payload:
         return await self.read_path.get(spec.name, variant, spec.ttl_class, lambda: self.build(spec, variant))
 
+    def peek(self, spec: EndpointSpec) -> Payload | None:
+        build = self._whole.get(spec.name)
+        if build is None:
+            build = self._whole[spec.name] = lambda: self.build(spec, ALL_VARIANT)
+        return self.read_path.peek(spec.name, ALL_VARIANT, spec.ttl_class, build)
+
     async def build(self, spec: EndpointSpec, variant: str = ALL_VARIANT) -> dict[str, Any]:
         """The body built now, bypassing the response cache (the read path's miss; ``nof0 parity``)."""
         return await self._builders[spec.name](variant, self.rt.clock.now_ms())
@@ -77,6 +84,7 @@ class DbSource:
         except RedisError as exc:
             self.read_path.redis_failed(endpoint, exc)
             return None
+        self.read_path.redis.answered()
         if raw is None:
             return None
         try:
@@ -149,14 +157,18 @@ class DbSource:
         return {"analytics": [row["payload"]] if row else [], "serverTime": now}
 
     async def _conversations(self, variant: str, now: int) -> dict[str, Any]:
+        """nof1's per-cycle items, newest first, then one per-model message list for the messages that
+        belong to no cycle (an imported chat): both kinds of dashboard render."""
         window = self.rt.config.root.ingest.conversation_window
         async with self.rt.pool.connection() as conn, conn.transaction():
+            cycles = await repo.list_recent_cycles(conn, self.rt.config.root.api.conversation_cycles)
             rows = await repo.list_recent_messages(conn, window)
         by_model: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
             by_model.setdefault(r["model_id"], []).append(message_json(r))
-        return {"conversations": [{"model_id": m, "messages": msgs} for m, msgs in by_model.items()],
-                "serverTime": now}
+        items = [cycle_json(c) for c in cycles]
+        items += [{"model_id": m, "messages": msgs} for m, msgs in by_model.items()]
+        return {"conversations": items, "serverTime": now}
 
     async def _traders(self, variant: str, now: int) -> dict[str, Any]:
         async with self.rt.pool.connection() as conn, conn.transaction():

@@ -11,7 +11,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["AssetInfo", "AssetContext", "MarketSnapshot", "Candle", "Mids", "MarketProvider", "MarketError"]
+__all__ = [
+    "AssetInfo", "AssetContext", "MarketSnapshot", "Candle", "Mids", "BookLevel", "L2Book", "TradePrint",
+    "MarketProvider", "MarketError",
+]
 
 
 class MarketError(RuntimeError):
@@ -27,6 +30,7 @@ class AssetInfo:
     max_leverage: float
     only_isolated: bool = False
     is_delisted: bool = False
+    margin_table_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,8 @@ class AssetContext:
     prev_day_px: float | None = None
     day_ntl_vlm: float | None = None
     premium: float | None = None
+    impact_pxs: tuple[float, ...] | None = None  # (bid, ask) impact prices
+    day_base_vlm: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +78,35 @@ class Mids:
 
     ts_ms: int
     prices: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class BookLevel:
+    px: float
+    sz: float
+    n: int  # resting orders at this price
+
+
+@dataclass(frozen=True, slots=True)
+class L2Book:
+    """Hyperliquid ``l2Book``: bids best (highest) first, asks best (lowest) first."""
+
+    symbol: str
+    ts_ms: int
+    bids: tuple[BookLevel, ...]
+    asks: tuple[BookLevel, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TradePrint:
+    """One public trade of the venue's ``trades`` channel (``side`` "B" = buyer took, "A" = seller took)."""
+
+    symbol: str
+    side: str
+    px: float
+    sz: float
+    ts_ms: int
+    tid: int
 
 
 class MarketProvider(Protocol):

@@ -1,0 +1,9 @@
+-- 008_sim_engine rollback
+ALTER TABLE sim_balances DROP COLUMN IF EXISTS seq, DROP COLUMN IF EXISTS leverage, DROP COLUMN IF EXISTS funding_ms,
+    DROP COLUMN IF EXISTS margin_used;
+DROP INDEX IF EXISTS idx_sim_orders_open;
+DROP INDEX IF EXISTS uq_sim_orders_cloid;
+ALTER TABLE sim_orders DROP COLUMN IF EXISTS seq, DROP COLUMN IF EXISTS exit_plan, DROP COLUMN IF EXISTS confidence,
+    DROP COLUMN IF EXISTS reason, DROP COLUMN IF EXISTS reserved_usd, DROP COLUMN IF EXISTS fee_usd,
+    DROP COLUMN IF EXISTS avg_px, DROP COLUMN IF EXISTS leverage, DROP COLUMN IF EXISTS cloid,
+    DROP COLUMN IF EXISTS trigger_px, DROP COLUMN IF EXISTS tif;
