@@ -9,56 +9,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import sys
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 import psycopg
 import redis
 
-from nof0.config import Config, ConfigError, load_config
+from nof0.commands_runtime import UsageError
+from nof0.commands_runtime import print_result as _print
+from nof0.commands_runtime import with_runtime as _with_runtime
+from nof0.commands_runtime import with_servers as _with_servers
+from nof0.config import ConfigError, load_config
 from nof0.embedded import EmbeddedError
 from nof0.obs.logging import configure_logging, get_logger
-from nof0.runtime import Runtime, Servers, open_runtime, resolve_servers
+from nof0.runtime import Runtime, Servers
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "UsageError"]
 
 log = get_logger("nof0.cli")
-
-
-def _print(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, default=str) if not isinstance(obj, str) else obj, flush=True)
-
-
-# ------------------------------------------------------------------------------ helpers
-
-
-def _with_runtime(args: argparse.Namespace, fn: Callable[[Runtime], Awaitable[int]], *, migrate: bool = True) -> int:
-    """Resolve servers, optionally migrate, open the runtime and run ``fn`` in it."""
-    config: Config = args.config_obj
-    servers = resolve_servers(config)
-    try:
-        if migrate:
-            from nof0.db.migrate import migrate as apply
-
-            apply(servers.postgres_dsn)
-
-        async def go() -> int:
-            async with open_runtime(config, servers) as rt:
-                return await fn(rt)
-
-        return asyncio.run(go())
-    finally:
-        servers.stop()
-
-
-def _with_servers(args: argparse.Namespace, fn: Callable[[Servers], int]) -> int:
-    servers = resolve_servers(args.config_obj)
-    try:
-        return fn(servers)
-    finally:
-        servers.stop()
 
 
 # ------------------------------------------------------------------------------ commands
@@ -180,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTENSIONS: list[Callable[[Any], None]] = [
     __import__("nof0.api.commands", fromlist=["register"]).register,  # serve, parity
     __import__("nof0.analytics.commands", fromlist=["register"]).register,  # analytics, jobs
-    __import__("nof0.ingest.commands", fromlist=["register"]).register,  # ingest, traders sync, import
+    __import__("nof0.ingest.commands", fromlist=["register"]).register,  # ingest, traders sync/pause/resume/status
+    __import__("nof0.importer.commands", fromlist=["register"]).register,  # import
     __import__("nof0.jobs.commands", fromlist=["register"]).register,  # retention, cache rebuild
     __import__("nof0.db.commands", fromlist=["register"]).register,  # backup, restore
     __import__("nof0.engine.market.commands", fromlist=["register"]).register,  # feed
@@ -221,10 +191,6 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"nof0 {args.command}: {exc}", file=sys.stderr)
         return 2
-
-
-class UsageError(ValueError):
-    """A command's arguments are wrong; printed as one line, exit code 2."""
 
 
 def _one_line(exc: BaseException) -> str:

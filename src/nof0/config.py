@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal, Mapping
 import msgspec
 import yaml
 
+from nof0.cache.parts import InvalidKeyPart, validate_part
 from nof0.db.dsn import dsn_problem
 
 __all__ = [
@@ -119,8 +120,8 @@ Pct = Annotated[float, msgspec.Meta(ge=0, le=100)]
 Unit = Annotated[float, msgspec.Meta(ge=0, le=1)]
 PosFloat = Annotated[float, msgspec.Meta(gt=0)]
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
-# the key-safe set of nof0.cache.keys: trader ids become model ids and Redis key parts
-# \A and \Z, never ^ and $ ($ matches before a final newline): the same full match as cache.keys
+# the key-safe set of nof0.cache.parts (KEY_PART): trader ids become model ids and Redis key parts
+# \A and \Z, never ^ and $ ($ matches before a final newline): the same full match as cache.parts
 Ident = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9._@/-]{1,64}\Z")]
 
 
@@ -181,6 +182,7 @@ class IngestSettings(_Strict):
     tick_batch_size: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 5000
     conversation_window: PosInt = 100
     trades_stream_maxlen: PosInt = 100_000
+    changes_stream_maxlen: PosInt = 10_000  # approximate cap of nof0:changes (cache.changes)
 
 
 # retention ages in days; 0 keeps a table's rows forever
@@ -563,8 +565,6 @@ def _check_cross_references(cfg: Config, base: Path) -> None:
     if root.postgres.pool_min > root.postgres.pool_max:
         raise ConfigError(cfg.path, "postgres.pool_min",
                           f"{root.postgres.pool_min} is larger than postgres.pool_max {root.postgres.pool_max}")
-    from nof0.cache.keys import InvalidKeyPart, validate_part  # local: keys imports this module
-
     try:
         validate_part("prefix", root.redis.prefix)
     except InvalidKeyPart as exc:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import AsyncIterator
 
 import httpx
 import pytest_asyncio
 import yaml
 
 from nof0.api.app import create_app
+from nof0.api.listener import ChangeListener
 from nof0.kernel.clock import FixedClock
 from nof0.runtime import Runtime, open_redis
 from tests.conftest import ETC
@@ -30,6 +33,16 @@ def config_with_prefix(tmp_path: Path, prefix: str) -> Path:
 
 def client_for(rt: Runtime) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)), base_url="http://nof0.test")
+
+
+@asynccontextmanager
+async def listening_client(rt: Runtime) -> AsyncIterator[tuple[httpx.AsyncClient, ChangeListener]]:
+    """A client on an app whose lifespan runs, as under ``serve_api``: its change listener drops the
+    responses writers announce changes to (``await listener.caught_up()`` after a write)."""
+    app = create_app(rt)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://nof0.test") as client:
+            yield client, app.state.api.listener
 
 
 @pytest_asyncio.fixture

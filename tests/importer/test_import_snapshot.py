@@ -88,11 +88,11 @@ def _redis_state(r, prefix: str) -> dict:
 
 async def test_a_running_api_serves_an_import_at_once(clock_rt):
     """The API's cached (empty) trades response is dropped when the load commits, not after its TTL."""
-    from tests.api.conftest import client_for
+    from tests.api.conftest import listening_client
 
     rt = clock_rt
-    async with client_for(rt) as client:
+    async with listening_client(rt) as (client, listener):
         assert (await client.get("/api/trades")).json()["trades"] == []
         assert (await refresh_after_ingest(rt, await import_snapshot(rt, FIXTURES))).ok
-        rt.clock.advance(2_000)  # past the API's one-second local freshness window
+        await listener.caught_up()  # the clock stands still: the bytes this process held are dropped too
         assert len((await client.get("/api/trades")).json()["trades"]) == 230

@@ -14,7 +14,7 @@ from nof0.kernel.decode import Rejected, decode_line, validate_event
 from nof0.kernel.lines import HEAD_BYTES, LineSplitter, OverlongLine
 from nof0.ingest.service import IngestService
 from nof0.jobs.views import refresh_views
-from nof0.traders.sync import sync_traders
+from nof0.ingest.traders_sync import sync_traders
 from tests.ingest import factories as f
 from tests.ingest.factories import T0
 

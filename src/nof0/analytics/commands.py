@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nof0.commands_runtime import with_runtime
 from nof0.runtime import Runtime
 
 __all__ = ["register"]
@@ -27,7 +28,6 @@ def register(sub: Any) -> None:
 
 
 def cmd_analytics(args: argparse.Namespace) -> int:
-    from nof0.cli import _with_runtime  # here, not at import: cli.py imports this module
     from nof0.jobs.runner import run_recorded
     from nof0.jobs.tasks import ANALYTICS, analytics_job, analytics_for
 
@@ -37,7 +37,7 @@ def cmd_analytics(args: argparse.Namespace) -> int:
         print(format_outcome(outcome.ok, outcome.duration_s, outcome.error, outcome.result), flush=True)
         return 0 if outcome.ok else 1
 
-    return _with_runtime(args, go)
+    return with_runtime(args, go)
 
 
 def format_outcome(ok: bool, seconds: float, error: str | None, summary: dict[str, Any] | None) -> str:
@@ -68,7 +68,6 @@ def format_outcome(ok: bool, seconds: float, error: str | None, summary: dict[st
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from nof0.cli import _with_runtime
     from nof0.jobs import repository as repo
 
     async def go(rt: Runtime) -> int:
@@ -84,4 +83,4 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             )
         return 0
 
-    return _with_runtime(args, go)
+    return with_runtime(args, go)

@@ -3,12 +3,14 @@ from a runtime (composition root), so ``nof0 serve``, ``nof0 run`` and the tests
 
 Errors are JSON: ``ApiError`` subclasses (400, 404, 503), unknown paths (404) and methods (405);
 Postgres unreachable answers 503. CORS comes from ``api.cors_origins`` (``cors.py``); whole-endpoint
-GETs take the fast path (``fast.py``) before routing.
+GETs take the fast path (``fast.py``) before routing. For its lifespan the app listens to the changes
+writers announce (``listener.py``) and drops the cached responses they make stale.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -42,11 +44,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return json_response({"error": error, "detail": exc.detail}, exc.status_code, exc.headers)
 
 
+@asynccontextmanager
+async def _lifespan(app: "ArenaApp") -> AsyncIterator[None]:
+    async with app.state.api.listener.running():
+        yield
+
+
 class ArenaApp(Starlette):
     """Starlette, fronted by CORS and the fast path: a whole-endpoint GET never reaches the router."""
 
     def __init__(self, state: ApiState, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(lifespan=_lifespan, **kwargs)
         self.state.api = state
         self.hot_state = state  # the state the fast path reads: api/wire.py answers from the same
         self._front = CorsMiddleware(FastPath(super().__call__, state), state.rt.config.root.api.cors_origins)

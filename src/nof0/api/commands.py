@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from nof0.commands_runtime import UsageError, with_runtime
 from nof0.runtime import Runtime
 
 __all__ = ["register"]
@@ -15,7 +16,6 @@ __all__ = ["register"]
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from nof0.api.server import ApiStartError, api_address, serve_api
-    from nof0.cli import _with_runtime
 
     async def go(rt: Runtime) -> int:
         stop = asyncio.Event()
@@ -32,7 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
 
     _use_uvloop()
-    return _with_runtime(args, go)
+    return with_runtime(args, go)
 
 
 def _use_uvloop() -> None:
@@ -46,7 +46,6 @@ def _use_uvloop() -> None:
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from nof0.api.parity import format_report, run_parity
-    from nof0.cli import UsageError, _with_runtime
 
     directory = Path(args.dir)
     if not directory.is_dir():
@@ -58,7 +57,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
             print(line, flush=True)
         return 1 if not reports or any(r.failing for r in reports) else 0
 
-    return _with_runtime(args, go)
+    return with_runtime(args, go)
 
 
 def register(sub: Any) -> None:

@@ -1,10 +1,10 @@
 """Drop cached API responses after a write, so the next request rebuilds them (design 3.3 write-through).
 
-Cached responses (``nof0:api:{endpoint}:{variant}``) otherwise live for their TTL class. A writer that
-wants its change visible at once (an import, the analytics job after publishing) calls
-``invalidate_api_payloads(rt, ["trades", ...])`` after its commit. Best effort like every Redis write
-after commit: an error is logged and counted, never raised. API processes notice within
-``read_path.LOCAL_FRESH_MS``.
+Cached responses (``nof0:api:{endpoint}:{variant}``) otherwise live for their TTL class. For the API's
+own use: writers never call this, they announce what they changed (``cache.changes``) and each API
+process's listener (``listener.py``) calls ``invalidate_api_payloads(rt, ["trades", ...])``. Best
+effort like every Redis write after commit: an error is logged and counted, never raised. Other API
+processes that only read Redis notice within ``read_path.LOCAL_FRESH_MS``.
 """
 
 from __future__ import annotations

@@ -32,9 +32,10 @@ For one response (endpoint + variant) the steps are:
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import hashlib
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -122,6 +123,13 @@ class ReadPath:
         if held is not None and now - held.validated_ms < (key.ttl_ms or 0):
             return held
         return await self._single_flight(key, endpoint, variant, build)
+
+    def forget(self, endpoints: Iterable[str]) -> None:
+        """Drop the bytes held for ``endpoints`` (every variant): their data changed (``api.listener``), so
+        the next request asks Redis instead of serving them for the rest of ``LOCAL_FRESH_MS``."""
+        patterns = [self.rt.keys.api_payload_scan(e) for e in endpoints]
+        for name in [n for n in self._held if any(fnmatch.fnmatchcase(n, p) for p in patterns)]:
+            del self._held[name]
 
     def _refresh_ahead(self, key: Key, endpoint: str, variant: str, build: Builder) -> None:
         task = asyncio.get_running_loop().create_task(self._refresh(key, endpoint, variant, build))

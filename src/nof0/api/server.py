@@ -3,6 +3,7 @@
 uvicorn serves ``create_app(rt)`` with the protocol of ``wire.py`` (cached payloads answered in the
 parser, everything else through Starlette); the caller owns the process signals and asks the server to stop by
 setting ``stop``. uvicorn's own signal capture is disabled so several tasks can share one stop event.
+The app's lifespan runs with the server: it is where the API listens to the changes writers announce.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ async def serve_api(rt: Runtime, stop: asyncio.Event, *, host: str | None = None
     if getattr(app, "hot_state", None) is not None:  # an ArenaApp (create_app)
         http = app.state.http_protocol = hot_protocol(app.hot_state)
     server = _Server(uvicorn.Config(
-        app, host=host, port=port, http=http, lifespan="off", log_config=None, access_log=False,
+        app, host=host, port=port, http=http, lifespan="auto", log_config=None, access_log=False,
         server_header=False, proxy_headers=False,  # the API answers the same whoever asks
     ))
 

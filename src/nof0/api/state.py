@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nof0.api.derived import DerivedPayloads
+from nof0.api.listener import ChangeListener
 from nof0.api.openapi import openapi_document
 from nof0.api.payload import Payload
 from nof0.api.read_path import ReadPath
@@ -41,6 +42,7 @@ class ApiState:
         self.rt = rt
         gzip_min = rt.config.root.api.gzip_min_bytes
         self.read_path = ReadPath(rt)
+        self.listener = ChangeListener(rt, self.read_path)  # runs for the app's lifespan
         self.sources = build_sources(rt, self.read_path)
         self.derived = DerivedPayloads(gzip_min=gzip_min)
         self.openapi = Payload.encode(openapi_document(), gzip_min=gzip_min, now_ms=rt.clock.now_ms())

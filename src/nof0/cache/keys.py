@@ -14,10 +14,11 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
-from nof0.config import TTLClasses
+from nof0.cache.parts import InvalidKeyPart, validate_part
 
-__all__ = ["KeyType", "KeyPattern", "Key", "Keyspace", "PATTERNS", "InvalidKeyPart", "validate_part"]
+__all__ = ["KeyType", "KeyPattern", "Key", "Keyspace", "PATTERNS", "InvalidKeyPart", "validate_part", "TTLs"]
 
 
 class KeyType(str, enum.Enum):
@@ -65,24 +66,12 @@ PATTERNS: tuple[KeyPattern, ...] = (
 
 _BY_NAME = {p.name: p for p in PATTERNS}
 
-# Ids end up inside key names: letters, digits and . _ - @ / only, 1-64 characters, and never a
-# character Redis glob patterns or cluster hash tags give meaning to (* ? [ ] { } space newline :).
-_PART = re.compile(r"[A-Za-z0-9._@/-]{1,64}")
 
+class TTLs(Protocol):
+    """The configured TTL classes (``config.TTLClasses``), by what the keyspace asks of them: taken by
+    shape so this module does not import the configuration (which checks key parts with ``cache.parts``)."""
 
-class InvalidKeyPart(ValueError):
-    """A key placeholder value that is not safe inside a Redis key."""
-
-
-def validate_part(field: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise InvalidKeyPart(f"{field} must be a string, got {type(value).__name__} {value!r}")
-    if not _PART.fullmatch(value):
-        why = "is empty" if not value else ("is longer than 64 characters" if len(value) > 64 else
-                                            "may contain only letters, digits and . _ - @ /")
-        raise InvalidKeyPart(f"{field} {value!r} {why}")
-    return value
-
+    def millis(self, name: str) -> int: ...
 
 @dataclass(frozen=True, slots=True)
 class Key:
@@ -98,7 +87,7 @@ class Key:
 class Keyspace:
     """Builds validated keys under ``prefix`` with TTLs from the configured classes."""
 
-    def __init__(self, ttl: TTLClasses, prefix: str = "nof0") -> None:
+    def __init__(self, ttl: TTLs, prefix: str = "nof0") -> None:
         validate_part("prefix", prefix)
         self.prefix = prefix
         self.ttl = ttl
@@ -194,6 +183,10 @@ class Keyspace:
         validate_part("variant", variant)
         return Key(f"{self.prefix}:api:{endpoint}:{variant}", _API, self.ttl.millis(ttl_class))
 
+    def changes_stream(self) -> Key:
+        """What writers changed (``cache.changes``): one entry per change, read by every API process."""
+        return Key(f"{self.prefix}:changes", _CHANGES, None)
+
     def api_payload_scan(self, endpoint: str) -> str:
         """A SCAN MATCH pattern for every cached response variant of one endpoint."""
         validate_part("endpoint", endpoint)
@@ -203,3 +196,4 @@ class Keyspace:
 _LOCK = KeyPattern("lock", "lock:{resource}", KeyType.STRING, "lock", False, "coordination")
 _SENTINEL = KeyPattern("cache_sentinel", "cache:sentinel", KeyType.STRING, None, False, "cache rebuild")
 _API = KeyPattern("api_payload", "api:{endpoint}:{variant}", KeyType.STRING, "medium", False, "API payloads")
+_CHANGES = KeyPattern("changes_stream", "changes", KeyType.STREAM, None, False, "ingest and job commits")

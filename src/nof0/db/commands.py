@@ -10,6 +10,7 @@ import asyncio
 import sys
 from pathlib import Path
 from typing import Any
+from nof0.commands_runtime import with_servers
 
 __all__ = ["register"]
 
@@ -26,7 +27,6 @@ def register(sub: Any) -> None:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from nof0.cli import _with_servers  # here, not at import: cli.py imports this module
     from nof0.db.backup import PgToolError, dump, find_pg_tool, server_major
 
     def go(servers: Any) -> int:
@@ -41,11 +41,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
         print(f"backup written: {args.file} ({size} bytes; pg_dump {tool.major} at {tool.path})", flush=True)
         return 0
 
-    return _with_servers(args, go)
+    return with_servers(args, go)
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from nof0.cli import _with_servers
     from nof0.db.backup import PgToolError, find_pg_tool, restore, server_major
     from nof0.db.migrate import migrate
     from nof0.jobs.rebuild import drop_keyspace, rebuild_caches
@@ -75,4 +74,4 @@ def cmd_restore(args: argparse.Namespace) -> int:
             print(f"  {family}: {error}", flush=True)
         return 0 if not report.failed else 1
 
-    return _with_servers(args, go)
+    return with_servers(args, go)

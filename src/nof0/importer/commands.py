@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nof0.commands_runtime import with_runtime
 from nof0.ingest.commands import finish_load
 from nof0.runtime import Runtime
 
@@ -17,7 +18,6 @@ __all__ = ["register"]
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from nof0.cli import _with_runtime
     from nof0.importer.snapshot import SnapshotError, import_snapshot
 
     async def go(rt: Runtime) -> int:
@@ -28,7 +28,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             return 2
         return await finish_load(rt, "import", report)
 
-    return _with_runtime(args, go)
+    return with_runtime(args, go)
 
 
 def register(sub: Any) -> None:

@@ -15,6 +15,7 @@ import stat
 import sys
 from typing import Any
 
+from nof0.commands_runtime import with_runtime
 from nof0.ingest.followup import refresh_after_ingest
 from nof0.kernel.lines import MAX_LINE_BYTES, file_lines, pipe_lines
 from nof0.kernel.report import IngestReport
@@ -45,14 +46,13 @@ async def finish_load(rt: Runtime, command: str, report: IngestReport) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from nof0.cli import _with_runtime
     from nof0.ingest.service import IngestService
 
     async def go(rt: Runtime) -> int:
         report = await _ingest_input(IngestService(rt), args)
         return 2 if report is None else await finish_load(rt, "ingest", report)
 
-    return _with_runtime(args, go)
+    return with_runtime(args, go)
 
 
 async def _ingest_input(service: Any, args: argparse.Namespace) -> IngestReport | None:
@@ -74,15 +74,14 @@ async def _ingest_input(service: Any, args: argparse.Namespace) -> IngestReport 
 
 
 def cmd_traders_sync(args: argparse.Namespace) -> int:
-    from nof0.cli import _with_runtime
-    from nof0.traders.sync import sync_traders
+    from nof0.ingest.traders_sync import sync_traders
 
     async def go(rt: Runtime) -> int:
         report = await sync_traders(rt)
         print(f"traders: {len(rt.config.manager.traders)} in {rt.config.root.files.manager}")
         return await finish_load(rt, "traders sync", report)
 
-    return _with_runtime(args, go)
+    return with_runtime(args, go)
 
 
 def _positive(text: str) -> int:
@@ -106,6 +105,3 @@ def register(sub: Any) -> None:
     from nof0.traders.commands import register as register_traders  # pause, resume, status
 
     register_traders(tsub)
-    from nof0.importer.commands import register as register_import  # the importer feeds this service
-
-    register_import(sub)

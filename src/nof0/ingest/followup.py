@@ -7,6 +7,9 @@ after ingest batches (``nof0.jobs.scheduler``), for what the load changed.
 * facts of some models' analytics changed (``ANALYTICS_EVENTS``): ``analytics_job`` for those models,
   which refreshes the views and rebuilds the same caches itself, so it replaces the first.
 
+A running API learns of the load itself from the changes the ingestion service announced per batch
+(``cache.changes``), and of the jobs' output from theirs; nothing here calls into the API.
+
 Nothing runs when ``jobs.refresh_after_ingest`` is off or nothing changed. The load is committed
 before: a failing job is reported as one line naming the job and the error (never a traceback) and
 makes the command's exit status non-zero; the data stays.
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nof0.api.invalidate import invalidate_api_payloads
 from nof0.kernel.report import IngestReport
 from nof0.jobs.scheduler import ANALYTICS_EVENTS, VIEW_EVENTS
 from nof0.jobs.tasks import ANALYTICS, REFRESH_VIEWS, analytics_job, refresh_views_job
@@ -35,29 +37,9 @@ class FollowUp:
         return self.failed is None
 
 
-# The API responses built from each event type's facts: dropped after a committed load so a running
-# API serves the new facts at once rather than after the responses' TTL (the derived endpoints are
-# dropped by the jobs that republish them).
-_FACT_ENDPOINTS: dict[str, tuple[str, ...]] = {
-    "model": ("positions", "account-totals", "since-inception-values", "traders"),
-    "price_tick": ("crypto-prices", "positions", "account-totals"),
-    "fill": ("trades", "positions", "account-totals"),
-    "trade": ("trades", "account-totals"),
-    "position": ("positions", "account-totals"),
-    "position_close": ("trades", "positions", "account-totals"),
-    "equity_snapshot": ("account-totals",),
-    "conversation_message": ("conversations",),
-    "decision_cycle": ("traders",),
-    "trader_state": ("traders",),
-}
-
-
 async def refresh_after_ingest(rt: Runtime, report: IngestReport) -> FollowUp:
     """Run the jobs ``report``'s changes call for; never raises for a failing job (see the module doc)."""
     done = FollowUp()
-    stale = sorted({e for t in report.changed_types for e in _FACT_ENDPOINTS.get(t, ())})
-    if stale:
-        await invalidate_api_payloads(rt, stale)  # best effort: logs and counts a Redis error
     if not rt.config.root.jobs.refresh_after_ingest:
         return done
     models = sorted(report.models_changed_by(ANALYTICS_EVENTS))

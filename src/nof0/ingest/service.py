@@ -5,8 +5,10 @@ Events are validated at the edge (``decode``), checked for references (``referen
 in batches: each batch is one Postgres transaction holding every write of its events, the stages
 running in a fixed order (registrations first, then prices, market metadata, positions, fills,
 trades, equity, conversations, trader state, simulator). After commit the stages' publishers write
-Redis, best effort (an error is logged and counted, never raised), then ``on_committed`` callbacks
-learn which event types changed the store.
+Redis, best effort (an error is logged and counted, never raised); the batch's changes are announced
+on the changes stream (``cache.changes``: one entry per event type that changed the store, with the
+models and symbols it touched), for every API process to drop what it cached; then ``on_committed``
+callbacks learn which event types changed the store.
 
 Rejected events never stop a batch: they are recorded in ``ingest_dead_letters`` in the same
 transaction and reported, each named where its producer would look for it (``line 4`` of a file,
@@ -31,6 +33,7 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection
 
+from nof0.cache.changes import Change, announce
 from nof0.conversations.pipeline import stage_decision_cycles, stage_messages
 from nof0.kernel.decode import Rejected, Rejection, decode_line, encode_event, validate_event
 from nof0.kernel.lines import HEAD_BYTES, MAX_LINE_BYTES, OverlongLine
@@ -177,7 +180,7 @@ class IngestService:
             await self._commit(items[:half], source, report)
             await self._commit(items[half:], source, report)
             return
-        staged_by_type, more_rejected = outcome
+        staged_by_type, more_rejected, changes = outcome
         self.rt.metrics.pg_write_seconds.labels("ingest").observe(time.perf_counter() - started)
         for rejection in rejected + more_rejected:
             report.reject(rejection)
@@ -192,12 +195,14 @@ class IngestService:
             if staged.changed:
                 changed_types.add(tag)
         if changed_types:
+            await announce(self.rt, changes)  # best effort: logs and counts a Redis error
             await self._notify(changed_types)
 
     async def _write(self, items: list[Entry], rejected: list[Rejection], source: str
-                     ) -> tuple[dict[str, Staged], list[Rejection]]:
+                     ) -> tuple[dict[str, Staged], list[Rejection], list[Change]]:
         """One transaction for the batch, then its Redis publishers; returns what each event type's stage
-        did and the events rejected inside the transaction (unknown references, stage refusals)."""
+        did, the events rejected inside the transaction (unknown references, stage refusals) and the
+        changes to announce."""
         by_type: dict[str, Staged] = {}
         publishers: dict[Publisher, list[Any]] = {}
         async with self.rt.pool.connection() as conn:
@@ -216,7 +221,7 @@ class IngestService:
                 await insert_dead_letters(conn, source, refused)
             self._references.remember(registered)
             await self._publish(conn, publishers)
-        return by_type, unresolved + refused
+        return by_type, unresolved + refused, _changes(groups, by_type)
 
     async def _publish(self, conn: AsyncConnection, publishers: dict[Publisher, list[Any]]) -> None:
         """Redis after commit, best effort: the truth is already safe in Postgres."""
@@ -239,6 +244,36 @@ class IngestService:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _changes(groups: dict[str, list[Any]], by_type: dict[str, Staged]) -> list[Change]:
+    """One :class:`Change` per event type that changed the store, in stage order: the models and symbols
+    its events name (ids only, so entries stay small) and, for ticks, each symbol's latest price."""
+    out = []
+    for tag, _stage in STAGES:
+        staged = by_type.get(tag)
+        if staged is None or not staged.changed:
+            continue
+        events = groups[tag]
+        models = set(staged.models)
+        symbols: set[str] = set()
+        for ev in events:
+            for attr in ("model_id", "trader_id"):
+                if (value := getattr(ev, attr, None)) is not None:
+                    models.add(value)
+            if (symbol := getattr(ev, "symbol", None)) is not None:
+                symbols.add(symbol)
+            if tag == "market_meta":
+                symbols.update(u.name for u in ev.meta_and_asset_ctxs[0].universe)
+        data = None
+        if tag == "price_tick":
+            latest: dict[str, Any] = {}
+            for ev in events:
+                if ev.symbol not in latest or ev.ts_ms >= latest[ev.symbol].ts_ms:
+                    latest[ev.symbol] = ev
+            data = {sym: ev.price for sym, ev in sorted(latest.items())}
+        out.append(Change(tag, tuple(sorted(models)), tuple(sorted(symbols)), data))
+    return out
 
 
 def _stage_rejections(entries: list[Entry], by_type: dict[str, Staged]) -> list[Rejection]:

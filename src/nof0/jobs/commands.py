@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nof0.commands_runtime import with_runtime
 from nof0.runtime import Runtime
 
 __all__ = ["register", "format_retention"]
@@ -28,7 +29,6 @@ def register(sub: Any) -> None:
 
 def cmd_cache_rebuild(args: argparse.Namespace) -> int:
     """Exit 0 when every key family was rebuilt, 1 when some failed (they are listed)."""
-    from nof0.cli import _with_runtime
     from nof0.jobs.rebuild import rebuild_caches
 
     async def go(rt: Runtime) -> int:
@@ -40,11 +40,10 @@ def cmd_cache_rebuild(args: argparse.Namespace) -> int:
             print(f"  {family}: FAILED {error}", flush=True)
         return 0 if report.status == "ok" else 1
 
-    return _with_runtime(args, go)
+    return with_runtime(args, go)
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
-    from nof0.cli import _with_runtime  # here, not at import: cli.py imports this module
     from nof0.jobs.retention import RETENTION, retention_job
     from nof0.jobs.runner import run_recorded
 
@@ -57,7 +56,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
         print(format_retention(outcome.ok, outcome.duration_s, outcome.error, outcome.result), flush=True)
         return 0 if outcome.ok else 1
 
-    return _with_runtime(args, go)
+    return with_runtime(args, go)
 
 
 def format_retention(ok: bool, seconds: float, error: str | None, summary: dict[str, Any] | None) -> str:

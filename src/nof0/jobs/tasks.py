@@ -20,7 +20,7 @@ import msgspec
 
 from nof0.analytics.job import run_analytics
 from nof0.analytics.publish import rebuild_leaderboard, rebuild_since_inception
-from nof0.api.invalidate import invalidate_api_payloads
+from nof0.cache.changes import Change, announce
 from nof0.jobs.partitions import PARTITIONS, partitions_job
 from nof0.jobs.retention import RETENTION, retention_job
 from nof0.jobs.views import refresh_views
@@ -41,17 +41,18 @@ class AnalyticsFailed(RuntimeError):
         self.summary = summary
 
 
-# API responses built from what each job republishes: dropped after it, so dashboards see the new
-# numbers at once instead of after the responses' TTL (encode once per data change, not per TTL).
-_REFRESHED_ENDPOINTS = ("leaderboard", "since-inception-values")
+# What each job republishes is announced after it (``cache.changes``), so every API process drops the
+# responses built from it and dashboards see the new numbers at once instead of after the responses'
+# TTL (encode once per data change, not per TTL).
+_REPUBLISHED = (Change("views"), Change("leaderboard"), Change("since_inception"))
 
 
-async def _publish_caches(rt: Runtime, *endpoints: str) -> dict[str, Any]:
+async def _publish_caches(rt: Runtime, *also: Change) -> dict[str, Any]:
     summary = {
         "leaderboard": msgspec.to_builtins(await rebuild_leaderboard(rt)),
         "since_inception": msgspec.to_builtins(await rebuild_since_inception(rt)),
     }
-    await invalidate_api_payloads(rt, (*_REFRESHED_ENDPOINTS, *endpoints))
+    await announce(rt, (*_REPUBLISHED, *also))  # best effort: logs and counts a Redis error
     return summary
 
 
@@ -62,7 +63,8 @@ async def refresh_views_job(rt: Runtime) -> dict[str, Any]:
 
 async def analytics_job(rt: Runtime, model_ids: Iterable[str] | None = None) -> dict[str, Any]:
     report = await run_analytics(rt, model_ids)
-    summary = {"analytics": msgspec.to_builtins(report)} | await _publish_caches(rt, "analytics")
+    computed = Change("analytics", models=tuple(sorted(report.computed)))
+    summary = {"analytics": msgspec.to_builtins(report)} | await _publish_caches(rt, computed)
     if report.failed:
         reasons = "; ".join(f"{m}: {e}" for m, e in sorted(report.failed.items()))
         raise AnalyticsFailed(f"{len(report.failed)} model(s) failed: {reasons}", summary)

@@ -11,6 +11,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from nof0.commands_runtime import with_runtime
 from nof0.config import parse_duration
 from nof0.conversations import repository as conv_repo
 from nof0.kernel.events import TraderState
@@ -119,7 +120,6 @@ def _refuse(args: argparse.Namespace, why: str) -> int:
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
-    from nof0.cli import _with_runtime
 
     if why := _usage_problem(args):
         return _refuse(args, why)
@@ -128,11 +128,10 @@ def cmd_pause(args: argparse.Namespace) -> int:
         now = datetime.fromtimestamp(rt.clock.now_ms() / 1000, tz=timezone.utc)
         return await _set_pause(rt, args.trader_id, parse_until(args.until, now))
 
-    return _with_runtime(args, go)
+    return with_runtime(args, go)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from nof0.cli import _with_runtime
 
     if why := _usage_problem(args):
         return _refuse(args, why)
@@ -140,18 +139,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
     async def go(rt: Runtime) -> int:
         return await _set_pause(rt, args.trader_id, None)
 
-    return _with_runtime(args, go)
+    return with_runtime(args, go)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from nof0.cli import _with_runtime
 
     async def go(rt: Runtime) -> int:
         for entry in await trader_status(rt):
             print(json.dumps(entry, default=str))
         return 0
 
-    return _with_runtime(args, go)
+    return with_runtime(args, go)
 
 
 def register(tsub: Any) -> None:

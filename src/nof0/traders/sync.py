@@ -1,6 +1,8 @@
 """``nof0 traders sync``: the traders of ``etc/manager.yaml`` become ``models`` rows (display name,
 ``trader_config``, starting capital) and ``trader_state`` rows (providers, allocation, risk guards with
-the cooldown lengths; never the running cooldowns or pauses), through the ingestion service like any other producer (design 2.1: trader ids are models).
+the cooldown lengths; never the running cooldowns or pauses), through the ingestion service like any other
+producer (design 2.1: trader ids are models). This module makes the events; ``nof0.ingest.traders_sync``
+(above the domains) writes them.
 
 Provider references are checked twice: when the configuration loads (``config.py``) and by ingest
 (a ``trader_state`` naming an unknown provider is rejected with the trader and the provider named).
@@ -14,11 +16,8 @@ import msgspec
 
 from nof0.config import Config
 from nof0.kernel.events import ModelEvent, TraderState
-from nof0.kernel.report import IngestReport
-from nof0.ingest.service import IngestService
-from nof0.runtime import Runtime
 
-__all__ = ["trader_events", "sync_traders", "risk_guards"]
+__all__ = ["trader_events", "risk_guards"]
 
 
 def _plain(obj: Any) -> Any:
@@ -47,7 +46,3 @@ def trader_events(config: Config) -> list[tuple[str, Any]]:
                                        market_provider=trader.market_provider, allocation_pct=trader.allocation_pct,
                                        risk_guards=risk_guards(trader))))
     return events
-
-
-async def sync_traders(rt: Runtime) -> IngestReport:
-    return await IngestService(rt).ingest_located(trader_events(rt.config), source="traders-sync")

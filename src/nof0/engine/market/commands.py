@@ -12,6 +12,7 @@ import asyncio
 import signal
 from typing import Any
 
+from nof0.commands_runtime import UsageError, with_runtime
 from nof0.runtime import Runtime
 
 __all__ = ["register"]
@@ -25,7 +26,6 @@ def register(sub: Any) -> None:
 
 
 def cmd_feed(args: argparse.Namespace) -> int:
-    from nof0.cli import UsageError, _with_runtime
     from nof0.engine.runner import Engine, markets_in_use, run_engine
 
     config = args.config_obj
@@ -53,7 +53,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
         return 0
 
     _use_uvloop()
-    return _with_runtime(args, go)
+    return with_runtime(args, go)
 
 
 def _use_uvloop() -> None:
