@@ -26,8 +26,29 @@ async def test_synced_traders_run_and_imported_models_have_no_status(clock_rt, c
         got = by_id[tid]
         assert (got["name"], got["status"], got["llm_model"]) == (trader.name, "running", trader.model)
         assert got["decision_interval_s"] == float(trader.decision_interval)
-        assert got["last_decision_at"] is None and got["next_decision_at"] is None and got["budget"] is None
+        assert got["last_decision_at"] is None and got["next_decision_at"] is None
+        assert got["budget"] == {"used_usd": 0.0, "used_tokens": 0, "calls": 0,
+                                 "limit_usd": trader.daily_budget_usd or None,
+                                 "limit_tokens": trader.daily_budget_tokens or None}
     assert by_id["gpt-5"]["status"] is None and by_id["gpt-5"]["decision_interval_s"] is None
+    assert by_id["gpt-5"]["budget"] is None
+
+
+async def test_budget_used_counts_todays_model_calls(clock_rt, client):
+    await sync_traders(clock_rt)
+    trader = clock_rt.config.manager.traders[0]
+    day = NOW_MS - NOW_MS % 86_400_000
+    calls = [(1, day - 1, 1000, 0.5),  # yesterday (UTC): not today's budget
+             (2, day, 1200, 0.25), (3, NOW_MS - 1, 800, 0.125)]
+    async with clock_rt.pool.connection() as conn, conn.transaction():
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO llm_calls (trader_id, cycle_number, attempt, model, ts_ms, prompt_tokens,"
+                " completion_tokens, cost_usd, outcome) VALUES (%s, %s, 1, 'm', %s, %s, 100, %s, 'ok')",
+                [(trader.id, n, ts, tokens, cost) for n, ts, tokens, cost in calls])
+    got = next(t for t in (await client.get("/api/traders")).json()["traders"] if t["id"] == trader.id)
+    assert got["budget"] == {"used_usd": 0.375, "used_tokens": 2200, "calls": 2,
+                             "limit_usd": trader.daily_budget_usd or None, "limit_tokens": trader.daily_budget_tokens or None}
 
 
 async def test_pause_and_next_decision(clock_rt, client):

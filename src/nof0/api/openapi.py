@@ -70,7 +70,9 @@ _TRADER = _obj({
     "next_decision_at": _nullable(_SECONDS), "decision_interval_s": _nullable(_NUM),
     "last_cycle_number": _nullable(_INT), "llm_model": _nullable(_STR), "exchange_provider": _nullable(_STR),
     "market_provider": _nullable(_STR), "allocation_pct": _nullable(_NUM),
-    "budget": {"description": "LLM budget used; null until recorded"},
+    "budget": _nullable(_obj({"used_usd": _NUM, "used_tokens": _INT, "calls": _INT, "limit_usd": _nullable(_NUM),
+                              "limit_tokens": _nullable(_INT)},
+                             description="today's (UTC) model calls against the trader's daily budget")),
 })
 
 

@@ -377,14 +377,12 @@ function renderChat() {
 
 // ------------------------------------------------------------------------------------ traders
 function budgetText(budget) {
-  if (budget === null || budget === undefined) return "–";
-  if (typeof budget === "number") return money(budget);
-  if (typeof budget === "object") {
-    const used = num(budget.used_usd ?? budget.used), limit = num(budget.limit_usd ?? budget.limit);
-    if (used !== null && limit !== null) return `${money(used)} / ${money(limit)}`;
-    if (used !== null) return money(used);
-  }
-  return "–";
+  if (!budget || typeof budget !== "object") return "–";
+  const usd = num(budget.used_usd), limitUsd = num(budget.limit_usd);
+  const tokens = num(budget.used_tokens), limitTokens = num(budget.limit_tokens);
+  if (limitUsd !== null) return `${money(usd ?? 0)} / ${money(limitUsd)}`;
+  if (limitTokens !== null) return `${(tokens ?? 0).toLocaleString("en-US")} / ${limitTokens.toLocaleString("en-US")} tok`;
+  return usd !== null ? money(usd) : "–";
 }
 
 function renderTraders() {
