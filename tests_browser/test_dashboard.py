@@ -106,6 +106,11 @@ def test_a_running_arena_updates_on_screen(arena, page_factory, tmp_path):
     _shows_every_model(page, set(traders))
     assert set(_attr_list(page, "#traders tbody tr", "data-model")) == set(traders)
     _no_reload_marker(page)
+    # the arena's own market feed (the sim market of etc/market.yaml) moves the ticker on its own
+    page.wait_for_selector("#ticker [data-symbol='ETH'] .px", timeout=WAIT_MS)
+    eth = page.eval_on_selector("#ticker [data-symbol='ETH'] .px", "e => e.textContent")
+    page.wait_for_function("t => document.querySelector(\"#ticker [data-symbol='ETH'] .px\").textContent !== t",
+                           arg=eth, timeout=WAIT_MS)
 
     feed = arena.producer()
     assert feed.stdin is not None
