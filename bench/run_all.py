@@ -1,6 +1,6 @@
 """Run every benchmark in this folder (``make bench``), one process each, printing their figures.
 
-Each ``*_bench.py`` (ingest, analytics, api, feed) measures its own baseline in the same run and prints the
+Each ``*_bench.py`` (ingest, analytics, api, feed, sim fill) measures its own baseline in the same run and prints the
 ratio; see README.md.
 Extra arguments are not passed through: run a script directly to tune it.
 """

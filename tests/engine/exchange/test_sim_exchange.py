@@ -207,3 +207,29 @@ async def test_a_second_process_cannot_take_a_trader_it_does_not_own(clocked):
         mod._LOCK_WAIT = saved
         await other.close()
         await ex.close()
+
+
+class _CountingService:
+    def __init__(self, real) -> None:
+        self.real, self.batches = real, []
+
+    async def ingest(self, events, *, source):
+        self.batches.append(len(events))
+        return await self.real.ingest(events, source=source)
+
+
+async def test_traders_ordering_at_once_share_one_batch(clocked):
+    import asyncio
+
+    rt, state = clocked, market()
+    ex = sim(rt, state)
+    traders = [f"gc_{i}" for i in range(5)]
+    await ex.start(traders=traders)
+    ex.service = counting = _CountingService(ex.service)
+    results = await asyncio.gather(*(ex.place_order(t, OrderRequest("ETH", "buy", 0.01, cloid="x")) for t in traders))
+    assert [r.status for r in results] == ["filled"] * 5 and len(counting.batches) == 1  # group commit
+    fills = await rows(rt, "SELECT model_id, oid, tid FROM fills ORDER BY model_id")
+    assert [(f["model_id"], f["oid"], f["tid"]) for f in fills] == [(t, 1, 2) for t in traders]  # per-trader ids
+    again = await asyncio.gather(*(ex.place_order(t, OrderRequest("ETH", "buy", 0.01, cloid="x")) for t in traders))
+    assert again == results and len(counting.batches) == 1  # retries are answered without a write
+    await ex.close()

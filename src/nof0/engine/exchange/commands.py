@@ -17,6 +17,7 @@ import argparse
 import sys
 from typing import Any
 
+from nof0.commands_runtime import with_runtime
 from nof0.engine.exchange.provider import AccountState, ExchangeError, OrderRequest, OrderResult
 from nof0.kernel.report import IngestReport
 from nof0.runtime import Runtime
@@ -42,7 +43,6 @@ def register(sub: Any) -> None:
 
 
 def cmd_order(args: argparse.Namespace) -> int:
-    from nof0.cli import _with_runtime
 
     config = args.config_obj
     trader = next((t for t in config.manager.traders if t.id == args.trader), None)
@@ -64,7 +64,7 @@ def cmd_order(args: argparse.Namespace) -> int:
     async def go(rt: Runtime) -> int:
         return await place_by_hand(rt, args, trader)
 
-    return _with_runtime(args, go)
+    return with_runtime(args, go)
 
 
 async def place_by_hand(rt: Runtime, args: argparse.Namespace, trader: Any) -> int:

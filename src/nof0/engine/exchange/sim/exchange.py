@@ -16,6 +16,7 @@ by a connection of its own until :meth:`SimExchange.close` (or the process's dea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import re
 from collections.abc import Iterable
@@ -71,7 +72,10 @@ class SimExchange:
         self._traders: dict[str, _Trader] = {}
         self._stale: set[str] = set()
         self._symbols: set[str] = set()  # registered through this exchange already
-        self._lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}  # one per trader: its changes happen one at a time
+        self._load_lock = asyncio.Lock()
+        self._queue: list[tuple[dict[str, tuple[Account, Journal]], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Future[None] | None = None
         self._owner: psycopg.AsyncConnection | None = None
         self._configured = {t.id: t for t in rt.config.manager.traders}
         self._subscribed = False
@@ -86,8 +90,8 @@ class SimExchange:
             self._subscribed = True
         wanted = list(traders) if traders is not None else [
             t.id for t in self.rt.config.manager.traders if t.exchange_provider == self.name]
-        async with self._lock:
-            for trader_id in wanted:
+        for trader_id in wanted:
+            async with self._lock(trader_id):
                 await self._trader(trader_id)
 
     async def close(self) -> None:
@@ -100,48 +104,48 @@ class SimExchange:
     async def place_order(self, trader_id: str, order: OrderRequest) -> OrderResult:
         if (problem := _invalid(order)) is not None:
             return OrderResult(status="rejected", error=problem)
-        async with self._lock:
+        async with self._lock(trader_id):
             tr = await self._trader(trader_id)
             if order.cloid is not None and (prev := tr.by_cloid.get(order.cloid)) is not None:
                 return _result(prev)  # a retried request: the order it placed, never a second one
             market = self._market(tr, order.symbol)
             if isinstance(market, str):
                 return OrderResult(status="rejected", error=market)
-            work, journal, ts = tr.account.copy(), Journal(), self._now(tr.account)
+            work, journal, ts = self._begin(tr.account)
             self._settle_funding(tr, work, ts, journal)
             placed = matching.place(work, _request(order), market, self.fees, ts, journal)
-            await self._commit({trader_id: (work, journal)}, ts)
+            await self._commit({trader_id: (work, journal)})
             return _result(placed)
 
     async def cancel(self, trader_id: str, symbol: str, oid: int) -> bool:
-        async with self._lock:
+        async with self._lock(trader_id):
             tr = await self._trader(trader_id)
             resting = tr.account.orders.get(oid)
             if resting is None or resting.symbol != symbol:
                 return False
-            work, journal, ts = tr.account.copy(), Journal(), self._now(tr.account)
+            work, journal, ts = self._begin(tr.account)
             matching.cancel(work, oid, journal)
-            await self._commit({trader_id: (work, journal)}, ts)
+            await self._commit({trader_id: (work, journal)})
             return True
 
     async def update_leverage(self, trader_id: str, symbol: str, leverage: float, *, is_cross: bool = False) -> None:
         if is_cross:
             raise ExchangeError(f"sim {self.name}: cross margin is not simulated; positions are isolated")
-        async with self._lock:
+        async with self._lock(trader_id):
             tr = await self._trader(trader_id)
             market = self._market(tr, symbol)
             if isinstance(market, str):
                 raise ExchangeError(market)
-            work, journal, ts = tr.account.copy(), Journal(), self._now(tr.account)
+            work, journal, ts = self._begin(tr.account)
             try:
                 matching.set_leverage(work, market, leverage)
             except matching.LeverageError as exc:
                 raise ExchangeError(f"sim {self.name}: {exc}") from None
             journal.changed = True
-            await self._commit({trader_id: (work, journal)}, ts)
+            await self._commit({trader_id: (work, journal)})
 
     async def close_position(self, trader_id: str, symbol: str) -> OrderResult:
-        async with self._lock:
+        async with self._lock(trader_id):
             pos = (await self._trader(trader_id)).account.positions.get(symbol)
         if pos is None:
             return OrderResult(status="rejected", error=f"no open {symbol} position to close")
@@ -150,7 +154,7 @@ class SimExchange:
 
     # ------------------------------------------------------------------------------------ reads
     async def open_orders(self, trader_id: str) -> list[OpenOrder]:
-        async with self._lock:
+        async with self._lock(trader_id):
             acct = (await self._trader(trader_id)).account
             return [OpenOrder(oid=o.oid, symbol=o.symbol, side=o.side, size=o.size - o.filled_size, price=o.price,
                               order_type=o.kind, reduce_only=o.reduce_only, ts_ms=o.ts_ms, trigger_px=o.trigger_px,
@@ -160,7 +164,7 @@ class SimExchange:
         return (await self.account(trader_id)).positions
 
     async def account(self, trader_id: str) -> AccountState:
-        async with self._lock:
+        async with self._lock(trader_id):
             tr = await self._trader(trader_id)
             acct = tr.account
             state = self.markets.get(tr.market)
@@ -190,21 +194,22 @@ class SimExchange:
         return on_mids
 
     async def on_mids(self, market_name: str, mids: Mids) -> None:
-        """Resting limits, triggers, liquidations and funding of every loaded trader on this market."""
-        async with self._lock:
+        """Resting limits, triggers, liquidations and funding of every loaded trader on this market, stored
+        in one batch (each trader's lock held, taken in a fixed order)."""
+        traders = sorted(t for t, tr in self._traders.items() if tr.market == market_name)
+        async with contextlib.AsyncExitStack() as held:
+            for trader_id in traders:
+                await held.enter_async_context(self._lock(trader_id))
             changes: dict[str, tuple[Account, Journal]] = {}
-            ts_all = 0
-            for trader_id in sorted(self._traders):
-                tr = self._traders[trader_id]
-                if tr.market != market_name or trader_id in self._stale:
-                    continue
+            for trader_id in traders:
+                tr = await self._trader(trader_id)
                 acct = tr.account
                 symbols = sorted(({p for p in acct.positions} | {o.symbol for o in acct.orders.values()})
                                  & set(mids.prices))
                 ts = self._now(acct)
                 if not symbols and not self._funding_due(acct, ts):
                     continue
-                work, journal = acct.copy(), Journal()
+                work, journal, ts = self._begin(acct)
                 self._settle_funding(tr, work, ts, journal)
                 for symbol in symbols:
                     market = self._market(tr, symbol)
@@ -212,13 +217,19 @@ class SimExchange:
                         matching.on_mark(work, market, self.fees, ts, journal)
                 if journal.changed or journal.fills:
                     changes[trader_id] = (work, journal)
-                    ts_all = max(ts_all, ts)
             if changes:
-                await self._commit(changes, ts_all)
+                await self._commit(changes)
 
     # ------------------------------------------------------------------------------------ internals
     def _now(self, acct: Account) -> int:
         return max(self.rt.clock.now_ms(), acct.ts_ms)  # an account's states never go back in time
+
+    def _begin(self, acct: Account) -> tuple[Account, Journal, int]:
+        """A working copy of the account at the present time, and an empty journal."""
+        ts = self._now(acct)
+        work = acct.copy()
+        work.ts_ms = ts
+        return work, Journal(), ts
 
     @staticmethod
     def _funding_due(acct: Account, ts: int) -> bool:
@@ -249,13 +260,22 @@ class SimExchange:
         ctx = state.context(symbol)
         return Market(symbol, state.mark(symbol), info.sz_decimals, info.max_leverage, ctx.funding if ctx else None)
 
+    def _lock(self, trader_id: str) -> asyncio.Lock:
+        lock = self._locks.get(trader_id)
+        if lock is None:
+            lock = self._locks[trader_id] = asyncio.Lock()
+        return lock
+
     async def _trader(self, trader_id: str) -> _Trader:
+        """The trader's account, loaded (or reloaded after a failed commit) from Postgres; the caller holds
+        the trader's lock."""
         tr = self._traders.get(trader_id)
         if tr is not None and trader_id not in self._stale:
             return tr
         if not _ID.match(trader_id):
             raise ExchangeError(f"sim {self.name}: {trader_id!r} is not a trader id")
-        await self._own(trader_id)
+        async with self._load_lock:  # one owner connection: its lock statements one at a time
+            await self._own(trader_id)
         cfg = self._configured.get(trader_id)
         capital = cfg.starting_capital_usd if cfg is not None else self.settings.initial_balance_usd
         market = cfg.market_provider if cfg is not None else self.rt.config.market.default
@@ -278,34 +298,58 @@ class SimExchange:
             raise ExchangeError(f"sim {self.name}: trader {trader_id!r}'s paper account is in use by another process"
                                 " (stop it, or place the order there)") from None
 
-    async def _commit(self, changes: dict[str, tuple[Account, Journal]], ts: int) -> None:
-        """Persist the changed accounts in one batch; they replace the live ones only once it committed."""
+    async def _commit(self, changes: dict[str, tuple[Account, Journal]]) -> None:
+        """Persist the changed accounts; they replace the live ones only once their batch committed.
+
+        Group commit: changes submitted while a batch is being written wait and go together in the
+        next one (one transaction for all of them), so traders acting at once share the round trips.
+        The caller holds the traders' locks, so no account is in two pending changes."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((changes, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        while self._queue:
+            pending, self._queue = self._queue, []
+            try:
+                await self._write(pending)
+            except BaseException as exc:  # noqa: BLE001 - every waiter learns; none is left hanging
+                for changes, future in pending:
+                    self._stale.update(changes)
+                    if not future.done():
+                        future.set_exception(exc if isinstance(exc, ExchangeError) else ExchangeError(
+                            f"sim {self.name}: the change could not be stored, so it was not made"
+                            f" ({type(exc).__name__}: {exc})"))
+                if not isinstance(exc, Exception):
+                    raise
+
+    async def _write(self, pending: list[tuple[dict[str, tuple[Account, Journal]], asyncio.Future[None]]]) -> None:
         events: list[Any] = []
-        for trader_id, (work, journal) in changes.items():
-            tr = self._traders[trader_id]
-            work.seq += 1  # every stored state gets a newer version than the last
-            work.ts_ms = max(work.ts_ms, ts)
-            for symbol in sorted({o.symbol for o in journal.orders.values()} - self._symbols):
-                events.append(SymbolEvent(symbol=symbol))
-            marks = self._marks(tr)
-            events += change_events(work, journal, work.ts_ms, marks=marks, capital=tr.capital,
-                                    register=tr.new)
-        try:
-            report = await self.service.ingest(events, source=f"exchange:{self.name}")
-        except Exception as exc:
-            self._stale.update(changes)
-            raise ExchangeError(f"sim {self.name}: the change could not be stored, so it was not made"
-                                f" ({type(exc).__name__}: {exc})") from exc
+        symbols: set[str] = set()
+        for changes, _ in pending:
+            for trader_id, (work, journal) in changes.items():
+                tr = self._traders[trader_id]
+                work.seq += 1  # every stored state gets a newer version than the last
+                for symbol in sorted({o.symbol for o in journal.orders.values()} - self._symbols - symbols):
+                    events.append(SymbolEvent(symbol=symbol))
+                    symbols.add(symbol)
+                events += change_events(work, journal, work.ts_ms, marks=self._marks(tr), capital=tr.capital,
+                                        register=tr.new)
+        report = await self.service.ingest(events, source=f"exchange:{self.name}")
         if report.rejected:
-            self._stale.update(changes)
             raise ExchangeError(f"sim {self.name}: the store refused the change: {report.rejections[0]}")
-        for trader_id, (work, journal) in changes.items():
-            tr = self._traders[trader_id]
-            tr.account, tr.new = work, False
-            for order in journal.orders.values():
-                if order.cloid is not None:
-                    tr.by_cloid[order.cloid] = order
-            self._symbols |= {o.symbol for o in journal.orders.values()}
+        self._symbols |= symbols
+        for changes, future in pending:
+            for trader_id, (work, journal) in changes.items():
+                tr = self._traders[trader_id]
+                tr.account, tr.new = work, False
+                for order in journal.orders.values():
+                    if order.cloid is not None:
+                        tr.by_cloid[order.cloid] = order
+            if not future.done():
+                future.set_result(None)
 
     def _marks(self, tr: _Trader) -> dict[str, float]:
         state = self.markets.get(tr.market)
