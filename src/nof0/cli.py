@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
+import json
 import signal
 import sys
 from typing import Any, Callable
@@ -118,9 +120,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("nof0")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nof0", description="nof0: data platform of an AI trading arena")
     p.add_argument("--config", default=None, help="root manifest (default etc/nof0.yaml or $NOF0_CONFIG)")
+    p.add_argument("--version", action="version", version=f"nof0 {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="start servers, migrate, serve the API and jobs until interrupted")

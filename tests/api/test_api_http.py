@@ -173,6 +173,23 @@ async def test_openapi_describes_every_route(clock_rt, client):
     assert "404" in doc["paths"]["/api/analytics/{model_id}"]["get"]["responses"]
 
 
+async def test_openapi_declares_the_bounds_the_server_enforces(clock_rt, client):
+    doc = (await client.get("/openapi.json")).json()
+    checked = 0
+    for path, item in doc["paths"].items():
+        for param in item.get("get", {}).get("parameters", []):
+            if param["in"] != "query":
+                continue
+            schema = param["schema"]
+            assert schema["type"] == "integer" and {"minimum", "maximum"} <= schema.keys(), (path, param)
+            name, lo, hi = param["name"], schema["minimum"], schema["maximum"]
+            for value, status in ((lo, 200), (hi, 200), (hi + 1, 400), (lo - 1, 400)):
+                r = await client.get(path, params={name: str(value)})
+                assert r.status_code == status, (path, name, value, r.text)
+            checked += 1
+    assert checked == 2  # /api/positions?limit, /api/account-totals?lastHourlyMarker
+
+
 def test_spec_names_every_endpoint():
     assert tuple(SPECS) == ENDPOINTS
 

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 from nof0.api.invalidate import invalidate_api_payloads
 from nof0.ingest.service import IngestService
-from nof0.kernel.events import DecisionCycle, ModelEvent, TraderState
-from nof0.ingest.traders_sync import sync_traders
-from tests.api.conftest import NOW_MS, listening_client
+from nof0.kernel.events import DecisionCycle, LlmCall, ModelEvent, TraderState
+from nof0.traders.sync import sync_traders
+from tests.api.conftest import NOW_MS
 from tests.api.seed import seed_models
 
 NOW = datetime.fromtimestamp(NOW_MS / 1000, tz=timezone.utc)
@@ -27,28 +27,26 @@ async def test_synced_traders_run_and_imported_models_have_no_status(clock_rt, c
         assert (got["name"], got["status"], got["llm_model"]) == (trader.name, "running", trader.model)
         assert got["decision_interval_s"] == float(trader.decision_interval)
         assert got["last_decision_at"] is None and got["next_decision_at"] is None
-        assert got["budget"] == {"used_usd": 0.0, "used_tokens": 0, "calls": 0,
-                                 "limit_usd": trader.daily_budget_usd or None,
-                                 "limit_tokens": trader.daily_budget_tokens or None}
+        assert got["budget"] == {"tokens_today": 0, "cost_usd_today": 0.0, "calls_today": 0,
+                                 "daily_budget_usd": trader.daily_budget_usd,
+                                 "daily_budget_tokens": trader.daily_budget_tokens}
     assert by_id["gpt-5"]["status"] is None and by_id["gpt-5"]["decision_interval_s"] is None
     assert by_id["gpt-5"]["budget"] is None
 
 
-async def test_budget_used_counts_todays_model_calls(clock_rt, client):
+async def test_budget_counts_todays_model_calls(clock_rt, client):
     await sync_traders(clock_rt)
     trader = clock_rt.config.manager.traders[0]
     day = NOW_MS - NOW_MS % 86_400_000
-    calls = [(1, day - 1, 1000, 0.5),  # yesterday (UTC): not today's budget
-             (2, day, 1200, 0.25), (3, NOW_MS - 1, 800, 0.125)]
-    async with clock_rt.pool.connection() as conn, conn.transaction():
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO llm_calls (trader_id, cycle_number, attempt, model, ts_ms, prompt_tokens,"
-                " completion_tokens, cost_usd, outcome) VALUES (%s, %s, 1, 'm', %s, %s, 100, %s, 'ok')",
-                [(trader.id, n, ts, tokens, cost) for n, ts, tokens, cost in calls])
-    got = next(t for t in (await client.get("/api/traders")).json()["traders"] if t["id"] == trader.id)
-    assert got["budget"] == {"used_usd": 0.375, "used_tokens": 2200, "calls": 2,
-                             "limit_usd": trader.daily_budget_usd or None, "limit_tokens": trader.daily_budget_tokens or None}
+    report = await IngestService(clock_rt).ingest([
+        LlmCall(trader_id=trader.id, cycle_number=1, attempt=1, model="gpt-5", ts_ms=day - 1, outcome="ok",
+                prompt_tokens=1000, cost_usd=1.0),
+        LlmCall(trader_id=trader.id, cycle_number=2, attempt=1, model="gpt-5", ts_ms=day + 5, outcome="ok",
+                prompt_tokens=300, completion_tokens=100, cost_usd=0.25),
+    ])
+    assert report.ok
+    got = {t["id"]: t for t in (await client.get("/api/traders")).json()["traders"]}[trader.id]["budget"]
+    assert (got["tokens_today"], got["cost_usd_today"], got["calls_today"]) == (400, 0.25, 1)
 
 
 async def test_pause_and_next_decision(clock_rt, client):
@@ -92,16 +90,19 @@ async def test_last_decision_falls_back_to_the_latest_cycle(clock_rt, client):
     assert m1["next_decision_at"] == executed.timestamp() + 120
 
 
-async def test_the_response_is_cached_and_dropped_by_a_trader_state_load(clock_rt):
+async def test_the_response_is_cached_and_dropped_by_a_trader_state_load(clock_rt, client):
+    from nof0.ingest.followup import refresh_after_ingest
+
     await sync_traders(clock_rt)
+    first = await client.get("/api/traders")
+    assert first.headers["cache-control"] == "public, max-age=10"
     t = clock_rt.config.manager.traders[0]
-    async with listening_client(clock_rt) as (client, listener):
-        first = await client.get("/api/traders")
-        assert first.headers["cache-control"] == "public, max-age=10"
-        assert (await client.get("/api/traders")).headers["etag"] == first.headers["etag"]  # cached
-        await IngestService(clock_rt).ingest([TraderState(
-            trader_id=t.id, exchange_provider=t.exchange_provider, market_provider=t.market_provider,
-            pause_until=NOW + timedelta(minutes=5))])
-        await listener.caught_up()  # the clock stands still: the near cache is dropped with Redis
-        fresh = {x["id"]: x for x in (await client.get("/api/traders")).json()["traders"]}
+    report = await IngestService(clock_rt).ingest([TraderState(
+        trader_id=t.id, exchange_provider=t.exchange_provider, market_provider=t.market_provider,
+        pause_until=NOW + timedelta(minutes=5))])
+    cached = await client.get("/api/traders")
+    assert cached.headers["etag"] == first.headers["etag"]  # the near cache and Redis hold the old bytes
+    await refresh_after_ingest(clock_rt, report)
+    clock_rt.clock.advance(1001)  # past the process's near cache (read_path.LOCAL_FRESH_MS)
+    fresh = {x["id"]: x for x in (await client.get("/api/traders")).json()["traders"]}
     assert fresh[t.id]["status"] == "paused"

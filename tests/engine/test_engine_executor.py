@@ -1,4 +1,5 @@
-"""A trader driven through the fake gateway for a scripted session under a simulated clock: open
+"""A trader driven through the fake gateway for a scripted session under a simulated clock, on the sim
+market and the sim exchange: open
 (with a guard rejection beside it), hold, a malformed reply, a 429 then a close, a re-entry refused
 by the cooldown; then a restart that continues the numbering and honours the cooldown and a pause.
 Every row and key the session leaves is checked."""
@@ -11,8 +12,9 @@ import json
 import msgspec
 import pytest
 
+from nof0.analytics.job import run_analytics
 from nof0.config import LLMModel, RiskParams, TraderConfig
-from nof0.engine.market.provider import AssetContext, AssetInfo, Candle, MarketSnapshot
+from nof0.engine.market.sim import SimMarket
 from nof0.engine.market.state import MarketState
 from nof0.engine.traders.executor import cloid_for
 from nof0.engine.traders.manager import Manager
@@ -22,7 +24,7 @@ from nof0.kernel.clock import FixedClock
 from nof0.kernel.events import SymbolEvent, TraderState
 from nof0.llm_calls import repository as llm_repo
 from tests.fakes.openai_gateway import FakeGateway
-from tests.fakes.paper_exchange import PaperExchange
+from nof0.engine.exchange.sim.exchange import SimExchange
 
 T0 = 1_761_400_800_000  # a whole minute
 MIN = 60_000
@@ -32,30 +34,33 @@ def reply(decisions: dict, summary: str = "") -> str:
     return "Reasoning about the market.\n" + json.dumps({"cot_trace_summary": summary, "decisions": decisions})
 
 
-OPEN = reply({"BTC": {"signal": "buy_to_enter", "quantity": 0.004, "leverage": 5, "profit_target": 106000,
-                      "stop_loss": 98000, "confidence": 0.8, "risk_usd": 8, "invalidation_condition": "below 97k",
-                      "justification": "trend"},
-              "ETH": {"signal": "sell_to_enter", "quantity": 0.05, "leverage": 50, "profit_target": 3800,
-                      "stop_loss": 4100, "confidence": 0.9, "justification": "too much leverage"}}, "long BTC")
-HOLD = reply({"BTC": {"signal": "hold", "quantity": 0.004, "leverage": 5, "confidence": 0.7}}, "holding")
+def entry(mark: float, **kw) -> dict:
+    """A long BTC entry around ``mark`` with reward/risk 3."""
+    return {"signal": "buy_to_enter", "quantity": round(400 / mark, 5), "leverage": 5,
+            "profit_target": round(mark * 1.03), "stop_loss": round(mark * 0.99), "confidence": 0.8, "risk_usd": 4,
+            "invalidation_condition": "a 4h close below the stop", "justification": "trend", **kw}
+
+
+def open_reply(btc: float, eth: float) -> str:
+    return reply({"BTC": entry(btc),
+                  "ETH": {"signal": "sell_to_enter", "quantity": round(300 / eth, 4), "leverage": 50,
+                          "profit_target": round(eth * 0.95), "stop_loss": round(eth * 1.02), "confidence": 0.9,
+                          "justification": "too much leverage"}}, "long BTC")
+
+
+HOLD = reply({"BTC": {"signal": "hold", "confidence": 0.7}}, "holding")
 CLOSE = reply({"BTC": {"signal": "close_position", "confidence": 0.9, "justification": "done"}}, "closing BTC")
-REENTER = reply({"BTC": {"signal": "buy_to_enter", "quantity": 0.004, "leverage": 5, "profit_target": 106000,
-                         "stop_loss": 98000, "confidence": 0.8}})
 
 
-def market() -> MarketState:
-    m = MarketState("hyperliquid")
-    m.apply_snapshot(MarketSnapshot(T0, {"BTC": AssetInfo("BTC", 5, 40), "ETH": AssetInfo("ETH", 4, 25)},
-                                    {"BTC": AssetContext(0.0000125, 30_000, 100_000),
-                                     "ETH": AssetContext(0.00001, 500_000, 4_000)}))
-    return m
+def sim_market(clock: FixedClock) -> tuple[SimMarket, MarketState]:
+    """The seeded sim market and the state its feed would keep (applied by :func:`tick`)."""
+    provider = SimMarket("hyperliquid", ["BTC", "ETH"], clock=clock, seed=7)
+    return provider, MarketState("hyperliquid")
 
 
-async def candles(symbol: str, interval: str, start: int, end: int) -> list[Candle]:
-    base = 100_000 if symbol == "BTC" else 4_000
-    step = 180_000 if interval == "3m" else 14_400_000
-    return [Candle(t, t + step - 1, symbol, interval, base, base * 1.001, base * 0.999, base * (1 + i * 1e-4), 1.0)
-            for i, t in enumerate(range(start - start % step, end, step))]
+async def tick(provider: SimMarket, state: MarketState, now_ms: int) -> None:
+    state.apply_snapshot(provider.snapshot_at(now_ms))
+    await state.apply_mids(provider.mids_at(now_ms))
 
 
 def configure(rt, gateway: FakeGateway) -> None:
@@ -92,16 +97,24 @@ async def test_scripted_session_leaves_every_row_and_key(rt, gateway, redis_sync
     configure(rt, gateway)
     ingest = IngestService(rt, linger_s=0)
     await ingest.ingest([SymbolEvent(symbol="BTC"), SymbolEvent(symbol="ETH")])
-    mk = market()
-    exchange = PaperExchange(ingest, mk, clock)
-    mgr = Manager(rt, exchanges={"sim": exchange}, markets={"hyperliquid": mk}, candles={"hyperliquid": candles},
-                  ingest=ingest, run_id="run-a")
+    provider, mk = sim_market(clock)
+    await tick(provider, mk, T0)
+    exchange = SimExchange(rt, "sim", rt.config.exchange.providers["sim"], {"hyperliquid": mk}, ingest=ingest)
+    await exchange.start()
+    mgr = Manager(rt, exchanges={"sim": exchange}, markets={"hyperliquid": mk},
+                  candles={"hyperliquid": provider.candles}, ingest=ingest, run_id="run-a")
     await mgr.start()
-    gateway.push({"kind": "ok", "content": OPEN}, {"kind": "ok", "content": HOLD}, "malformed", "429",
-                 {"kind": "ok", "content": CLOSE}, {"kind": "ok", "content": REENTER})
-    for i in range(5):
+    steps = [  # the gateway's answers for each cycle, made from the marks of that minute
+        lambda: [{"kind": "ok", "content": open_reply(mk.mark("BTC"), mk.mark("ETH"))}],
+        lambda: [{"kind": "ok", "content": HOLD}],
+        lambda: ["malformed"],
+        lambda: ["429", {"kind": "ok", "content": CLOSE}],
+        lambda: [{"kind": "ok", "content": reply({"BTC": entry(mk.mark("BTC"))})}],
+    ]
+    for i, step in enumerate(steps):
         clock.value = T0 + i * MIN
-        mk.marks["BTC"] = 100_000 + i * 500
+        await tick(provider, mk, clock.value)
+        gateway.push(*step())
         (res,) = await mgr.run_due()
         assert res.cycle_number == i + 1
     assert await mgr.run_due(T0 + 4 * MIN + 30_000) == []  # not due again yet
@@ -120,12 +133,16 @@ async def test_scripted_session_leaves_every_row_and_key(rt, gateway, redis_sync
     reentry = cycles[4]["decisions"][0]
     assert reentry["status"] == "rejected" and "cooldown" in reentry["reason"]
 
-    # the exchange saw one entry, its two triggers and one close; the triggers went with the close
-    kinds = [(o.symbol, o.side, o.reduce_only, o.trigger.kind if o.trigger else None) for _, o in exchange.requests]
-    assert kinds == [("BTC", "buy", False, None), ("BTC", "sell", True, "tp"), ("BTC", "sell", True, "sl")]
-    assert exchange.requests[0][1].cloid == cloid_for("t1", 1, "BTC", "open") and exchange.orders["t1"] == []
+    # the exchange took one entry, its two triggers and one close; the triggers went with the close
+    orders = await _rows(rt, "SELECT symbol, side, order_type, reduce_only, status, cloid FROM sim_orders"
+                             " WHERE trader_id = 't1' ORDER BY oid")
+    assert [(o["symbol"], o["side"], o["order_type"], o["reduce_only"], o["status"]) for o in orders] == [
+        ("BTC", "buy", "market", False, "filled"), ("BTC", "sell", "take_profit", True, "canceled"),
+        ("BTC", "sell", "stop", True, "canceled"), ("BTC", "sell", "market", True, "filled")]
+    assert orders[0]["cloid"] == cloid_for("t1", 1, "BTC", "open") and await exchange.open_orders("t1") == []
     fills = await _rows(rt, "SELECT side, size FROM fills WHERE model_id = 't1' ORDER BY ts_ms")
-    assert [(f["side"], f["size"]) for f in fills] == [("buy", 0.004), ("sell", 0.004)]
+    size = first["BTC"]["quantity"]
+    assert [(f["side"], f["size"]) for f in fills] == [("buy", size), ("sell", size)]
     (trade,) = await _rows(rt, "SELECT * FROM trades WHERE model_id = 't1'")
     assert trade["side"] == "long" and trade["exit_ts_ms"] == T0 + 3 * MIN
 
@@ -140,28 +157,50 @@ async def test_scripted_session_leaves_every_row_and_key(rt, gateway, redis_sync
 
     (state,) = await _rows(rt, "SELECT * FROM trader_state WHERE trader_id = 't1'")
     assert state["cooldown"]["symbols"]["BTC"]["until_ms"] == T0 + 3 * MIN + (20 if trade["realized_net_pnl"] < 0 else 10) * MIN
-    assert state["risk_guards"]["leverage_caps"] == {"BTC": 10, "ETH": 10}
+    assert state["risk_guards"]["leverage_caps"] == {"BTC": 10, "ETH": 10}  # the trader's caps: below the assets'
+    assert mk.asset("BTC").max_leverage >= 10
     assert state["last_decision_at"].timestamp() * 1000 == T0 + 4 * MIN
     last = json.loads(redis_sync.get(f"{redis_prefix}:decision:last:t1"))
     assert last["cycle_number"] == 5
     assert redis_sync.hget(f"{redis_prefix}:trader:t1:state", "trader_id") == b"t1"
 
+    # the analytics' signal and invocation tables fill from the cycles
+    report = await run_analytics(rt, ["t1"])
+    assert report.computed == ["t1"]
+    (payload,) = await _rows(rt, "SELECT payload FROM model_analytics WHERE model_id = 't1'")
+    signals = payload["payload"]["signals_breakdown_table"]
+    assert (signals["num_long_signals"], signals["num_short_signals"], signals["num_close_signals"],
+            signals["num_hold_signals"]) == (2, 1, 1, 1)
+    assert payload["payload"]["invocation_breakdown_table"]["num_invocations"] == 5
+
+    # a lower maxLeverage in the asset metadata lowers the trader's cap from its next cycle on
+    mk.assets["BTC"] = dataclasses.replace(mk.assets["BTC"], max_leverage=3)
+    clock.value = T0 + 5 * MIN
+    gateway.push({"kind": "ok", "content": HOLD})
+    (res,) = await mgr.run_due()
+    assert res.success and mgr.traders["t1"].limits.leverage_caps["BTC"] == 3
+    (guards,) = await _rows(rt, "SELECT risk_guards FROM trader_state WHERE trader_id = 't1'")
+    assert guards["risk_guards"]["leverage_caps"]["BTC"] == 3
+
     # a restart (a new manager on the same store) continues the numbering and keeps the cooldown
-    exchange2 = PaperExchange(ingest, mk, clock)
-    again = Manager(rt, exchanges={"sim": exchange2}, markets={"hyperliquid": mk}, candles={"hyperliquid": candles},
-                    ingest=IngestService(rt, linger_s=0), run_id="run-b")
+    await exchange.close()
+    exchange2 = SimExchange(rt, "sim", rt.config.exchange.providers["sim"], {"hyperliquid": mk}, ingest=ingest)
+    await exchange2.start()
+    again = Manager(rt, exchanges={"sim": exchange2}, markets={"hyperliquid": mk},
+                    candles={"hyperliquid": provider.candles}, ingest=IngestService(rt, linger_s=0), run_id="run-b")
     await again.start()
     tr = again.traders["t1"]
-    assert (tr.next_cycle, tr.invocations, tr.last_decision_ms) == (6, 5, T0 + 4 * MIN)
+    assert (tr.next_cycle, tr.invocations, tr.last_decision_ms) == (7, 6, T0 + 5 * MIN)
     assert tr.cooldowns["BTC"]["until_ms"] == state["cooldown"]["symbols"]["BTC"]["until_ms"]
     # a pause written by another process (nof0 traders pause) is honoured before the cycle
     await ingest.ingest([TraderState(trader_id="t1", exchange_provider="sim", market_provider="hyperliquid",
                                      pause_until=ms_to_dt(T0 + 30 * MIN))])
-    assert await again.run_due(T0 + 6 * MIN) == [] and tr.status == "paused"
+    assert await again.run_due(T0 + 7 * MIN) == [] and tr.status == "paused"
     gateway.push({"kind": "ok", "content": HOLD})
     clock.value = T0 + 31 * MIN
     (res,) = await again.run_due()
-    assert res.cycle_number == 6 and res.success
+    assert res.cycle_number == 7 and res.success
+    await exchange2.close()
 
 
 async def test_unavailable_model_is_reported_and_skipped(rt, gateway):
@@ -171,9 +210,11 @@ async def test_unavailable_model_is_reported_and_skipped(rt, gateway):
     rt.config.llm = msgspec.structs.replace(rt.config.llm, api_key="")
     ingest = IngestService(rt, linger_s=0)
     await ingest.ingest([SymbolEvent(symbol="BTC"), SymbolEvent(symbol="ETH")])
-    mk = market()
-    mgr = Manager(rt, exchanges={"sim": PaperExchange(ingest, mk, clock)}, markets={"hyperliquid": mk},
-                  candles={"hyperliquid": candles}, ingest=ingest)
+    provider, mk = sim_market(clock)
+    await tick(provider, mk, T0)
+    sim = SimExchange(rt, "sim", rt.config.exchange.providers["sim"], {"hyperliquid": mk}, ingest=ingest)
+    mgr = Manager(rt, exchanges={"sim": sim}, markets={"hyperliquid": mk},
+                  candles={"hyperliquid": provider.candles}, ingest=ingest)
     await mgr.start()
     (res,) = await mgr.run_due()
     assert res.cycle_number is None and "no API key" in res.error
@@ -181,3 +222,4 @@ async def test_unavailable_model_is_reported_and_skipped(rt, gateway):
     assert status["t1"]["status"] == "unavailable" and "NOF0_LLM_API_KEY" in status["t1"]["reason"]
     assert await _rows(rt, "SELECT 1 FROM decision_cycles") == []
     assert await mgr.run_due(T0 + 1000) == []  # not retried before the next interval
+    await sim.close()

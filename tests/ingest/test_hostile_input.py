@@ -71,6 +71,28 @@ def test_an_in_process_event_nested_too_deeply_is_rejected():
     assert (exc.value.rejection.line, exc.value.rejection.field) == (2, "exit_plan")
 
 
+def _levels(n: int, kind: str) -> object:
+    value: object = 1
+    for _ in range(n):
+        value = {"a": value} if kind == "object" else [value]
+    return value
+
+
+@pytest.mark.parametrize("kind", ["object", "array"])
+def test_nesting_is_limited_to_the_documented_32_levels(kind):
+    """docs/events.md: free-form objects nest at most 32 levels; 33 is one too many, as a line or in-process."""
+    for levels, accepted in ((32, True), (33, False)):
+        raw = json.dumps({"type": "model", "id": "m1", "display_name": "M",
+                          "trader_config": {"x": _levels(levels - 1, kind)}})
+        event = f.position("p1", exit_plan={"x": _levels(levels - 1, kind)})
+        for check in (lambda: decode_line(raw, 1), lambda: validate_event(event, 1)):
+            if accepted:
+                check()
+            else:
+                with pytest.raises(Rejected, match="nested deeper than 32 levels"):
+                    check()
+
+
 # ------------------------------------------------------------------------------------- NUL and lone surrogates
 
 @pytest.mark.parametrize(("event", "field"), [

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nof0.api.params import LAST_HOURLY_MARKER, POSITIONS_LIMIT, IntParam
+
 __all__ = ["openapi_document"]
 
 _NUM = {"type": "number"}
@@ -70,9 +72,9 @@ _TRADER = _obj({
     "next_decision_at": _nullable(_SECONDS), "decision_interval_s": _nullable(_NUM),
     "last_cycle_number": _nullable(_INT), "llm_model": _nullable(_STR), "exchange_provider": _nullable(_STR),
     "market_provider": _nullable(_STR), "allocation_pct": _nullable(_NUM),
-    "budget": _nullable(_obj({"used_usd": _NUM, "used_tokens": _INT, "calls": _INT, "limit_usd": _nullable(_NUM),
-                              "limit_tokens": _nullable(_INT)},
-                             description="today's (UTC) model calls against the trader's daily budget")),
+    "budget": _nullable(_obj({"tokens_today": _INT, "cost_usd_today": _NUM, "calls_today": _INT,
+                              "daily_budget_usd": _NUM, "daily_budget_tokens": _INT},
+                             description="model calls of the current UTC day beside the daily budgets")),
 })
 
 
@@ -105,9 +107,9 @@ def _get(summary: str, body: dict[str, Any], *, params: list[dict[str, Any]] | N
     return {"get": op}
 
 
-def _int_query(name: str, description: str, minimum: int) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": "integer", "minimum": minimum}}
+def _int_query(param: IntParam, description: str) -> dict[str, Any]:
+    return {"name": param.name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "integer", "minimum": param.minimum, "maximum": param.maximum}}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -124,10 +126,10 @@ def openapi_document() -> dict[str, Any]:
             "/api/positions": _get("Open positions per model, keyed by symbol", _with_time(
                 {"accountTotals": {"type": "array", "items": _obj(
                     {"model_id": _STR, "positions": {"type": "object", "additionalProperties": _POSITION}})}}),
-                params=[_int_query("limit", "at most this many models", 1)]),
+                params=[_int_query(POSITIONS_LIMIT, "at most this many models")]),
             "/api/account-totals": _get("Hourly account series per model since its inception", _with_time(
                 {"accountTotals": {"type": "array", "items": _ACCOUNT_RECORD}, "lastHourlyMarkerRead": _INT}),
-                params=[_int_query("lastHourlyMarker", "only records from this hourly marker on, this one included", 0)]),
+                params=[_int_query(LAST_HOURLY_MARKER, "only records from this hourly marker on, this one included")]),
             "/api/trades": _get("Closed trades, newest exit first (each model's latest 100)", _with_time(
                 {"trades": {"type": "array", "items": _TRADE}})),
             "/api/since-inception-values": _get("Starting capital and inception per model", _with_time(

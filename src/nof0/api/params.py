@@ -12,9 +12,23 @@ from starlette.datastructures import QueryParams
 
 from nof0.api.errors import BadParameter
 
-__all__ = ["int_param"]
+__all__ = ["int_param", "IntParam", "POSITIONS_LIMIT", "LAST_HOURLY_MARKER"]
 
 _DIGITS = re.compile(r"[0-9]{1,12}")
+
+
+class IntParam:
+    """An integer query parameter and its bounds: what the route enforces and /openapi.json declares."""
+
+    def __init__(self, name: str, minimum: int, maximum: int) -> None:
+        self.name, self.minimum, self.maximum = name, minimum, maximum
+
+    def read(self, query: QueryParams) -> int | None:
+        return int_param(query, self.name, minimum=self.minimum, maximum=self.maximum)
+
+
+POSITIONS_LIMIT = IntParam("limit", 1, 1_000_000)  # /api/positions?limit=N: the first N models
+LAST_HOURLY_MARKER = IntParam("lastHourlyMarker", 0, 1_000_000_000)  # /api/account-totals
 
 
 def int_param(query: QueryParams, name: str, *, minimum: int, maximum: int) -> int | None:

@@ -215,14 +215,14 @@ async def list_positions_at(conn: AsyncConnection, model_ids: Sequence[str], at_
     return await cur.fetchall()
 
 
-async def list_traders(conn: AsyncConnection, day_start_ms: int) -> list[Row]:
+async def list_traders(conn: AsyncConnection, day_start_ms: int = 0) -> list[Row]:
     """Every model with its trader state (null columns for a model that is not traded here, e.g. an
-    imported one) and its latest decision cycle's time, for ``/api/traders``.
+    imported one), its latest decision cycle's time and its model calls since ``day_start_ms`` (the
+    daily budget's spend, from ``llm_calls``), for ``/api/traders``.
 
-    ``decision_interval_s`` and the daily budget limits come from ``models.trader_config`` (``nof0
-    traders sync`` stores the trader's configuration there, durations in seconds). The latest cycle is
-    one backward scan of ``idx_decision_cycles_model_exec`` per model; the budget used, the model calls
-    since ``day_start_ms`` (``llm_calls``, one range of ``idx_llm_calls_trader_ts`` per model).
+    ``decision_interval_s`` comes from ``models.trader_config`` (``nof0 traders sync`` stores the
+    trader's configuration there, durations in seconds). The latest cycle is one backward scan of
+    ``idx_decision_cycles_model_exec`` per model.
     """
     cur = await conn.execute(
         """
@@ -234,11 +234,9 @@ async def list_traders(conn: AsyncConnection, day_start_ms: int) -> list[Row]:
                ts.exchange_provider, ts.market_provider, ts.allocation_pct,
                ts.last_decision_at, ts.pause_until,
                last_cycle.executed_at AS last_cycle_at, last_cycle.cycle_number AS last_cycle_number,
-               CASE WHEN jsonb_typeof(m.trader_config -> 'daily_budget_usd') = 'number'
-                    THEN (m.trader_config ->> 'daily_budget_usd')::double precision END AS budget_limit_usd,
-               CASE WHEN jsonb_typeof(m.trader_config -> 'daily_budget_tokens') = 'number'
-                    THEN (m.trader_config ->> 'daily_budget_tokens')::bigint END AS budget_limit_tokens,
-               calls.n AS calls_today, calls.tokens AS tokens_today, calls.cost_usd AS cost_usd_today
+               usage.tokens AS tokens_today, usage.cost_usd AS cost_usd_today, usage.calls AS calls_today,
+               (m.trader_config ->> 'daily_budget_usd')::double precision AS daily_budget_usd,
+               (m.trader_config ->> 'daily_budget_tokens')::bigint AS daily_budget_tokens
           FROM models m
           LEFT JOIN trader_state ts ON ts.trader_id = m.id
           LEFT JOIN LATERAL (
@@ -246,11 +244,10 @@ async def list_traders(conn: AsyncConnection, day_start_ms: int) -> list[Row]:
                  WHERE d.model_id = m.id
                  ORDER BY d.executed_at DESC
                  LIMIT 1) last_cycle ON true
-         CROSS JOIN LATERAL (
-                SELECT count(*)::bigint AS n, coalesce(sum(c.prompt_tokens + c.completion_tokens), 0)::bigint AS tokens,
-                       coalesce(sum(c.cost_usd), 0)::double precision AS cost_usd
-                  FROM llm_calls c
-                 WHERE c.trader_id = m.id AND c.ts_ms >= %s) calls
+          LEFT JOIN LATERAL (
+                SELECT coalesce(sum(c.prompt_tokens + c.completion_tokens), 0)::bigint AS tokens,
+                       coalesce(sum(c.cost_usd), 0)::double precision AS cost_usd, count(*)::bigint AS calls
+                  FROM llm_calls c WHERE c.trader_id = m.id AND c.ts_ms >= %s) usage ON true
          ORDER BY m.id
         """,
         (day_start_ms,),

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from nof0.api.account_totals import records_from_marker
 from nof0.api.errors import NotFound
 from nof0.api.health import readiness
-from nof0.api.params import int_param
+from nof0.api.params import LAST_HOURLY_MARKER, POSITIONS_LIMIT
 from nof0.api.responses import json_response, payload_response
 from nof0.api.sources import ALL_VARIANT
 from nof0.api.state import ApiState
@@ -43,7 +43,7 @@ def _first_models(body: dict[str, Any], limit: int) -> dict[str, Any]:
 
 
 async def positions(request: Request) -> Response:
-    limit = int_param(request.query_params, "limit", minimum=1, maximum=1_000_000)
+    limit = POSITIONS_LIMIT.read(request.query_params)
     api = _state(request)
     payload = await api.payload("positions")
     if limit is not None:
@@ -52,7 +52,7 @@ async def positions(request: Request) -> Response:
 
 
 async def account_totals(request: Request) -> Response:
-    marker = int_param(request.query_params, "lastHourlyMarker", minimum=0, maximum=1_000_000_000)
+    marker = LAST_HOURLY_MARKER.read(request.query_params)
     api = _state(request)
     payload = await api.payload("account-totals")
     if marker is not None:

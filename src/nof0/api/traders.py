@@ -7,10 +7,8 @@ One entry per registered model, in id order:
 * ``last_decision_at``: ``trader_state.last_decision_at``, else the model's latest decision cycle.
 * ``next_decision_at``: last decision + the trader's ``decision_interval`` (``models.trader_config``),
   not before ``pause_until`` while paused; ``null`` without a last decision or an interval.
-* ``budget``: the model calls of the current UTC day (``llm_calls``, as the traders' daily budget
-  counts them): ``used_usd``, ``used_tokens``, ``calls``, and the limits ``limit_usd`` /
-  ``limit_tokens`` of the trader's configuration (``null``: no limit); ``null`` for a model that is
-  not traded here and has made no call.
+* ``budget``: the model calls of the current UTC day (``llm_calls``: tokens, USD, calls) beside the
+  trader's daily budgets (0 = none); ``null`` for a model that is not traded here.
 
 Times are seconds since the epoch, as nof1's wire format gives them.
 """
@@ -22,14 +20,7 @@ from typing import Any
 
 from nof0.timefmt import dt_to_s
 
-__all__ = ["traders_payload", "trader_json", "day_start_ms"]
-
-DAY_MS = 86_400_000
-
-
-def day_start_ms(now_ms: int) -> int:
-    """00:00 UTC of ``now_ms``'s day: where the traders' daily budget starts counting."""
-    return now_ms - now_ms % DAY_MS
+__all__ = ["traders_payload", "trader_json"]
 
 
 def _latest(*times: datetime | None) -> datetime | None:
@@ -61,16 +52,12 @@ def trader_json(row: dict[str, Any], now_ms: int) -> dict[str, Any]:
         "exchange_provider": row["exchange_provider"],
         "market_provider": row["market_provider"],
         "allocation_pct": row["allocation_pct"],
-        "budget": _budget(row),
+        "budget": {
+            "tokens_today": row["tokens_today"], "cost_usd_today": row["cost_usd_today"],
+            "calls_today": row["calls_today"], "daily_budget_usd": row["daily_budget_usd"] or 0.0,
+            "daily_budget_tokens": row["daily_budget_tokens"] or 0,
+        } if row["has_state"] else None,
     }
-
-
-def _budget(row: dict[str, Any]) -> dict[str, Any] | None:
-    if not row["has_state"] and not row["calls_today"]:
-        return None
-    return {"used_usd": round(row["cost_usd_today"], 6), "used_tokens": row["tokens_today"],
-            "calls": row["calls_today"], "limit_usd": row["budget_limit_usd"] or None,
-            "limit_tokens": row["budget_limit_tokens"] or None}
 
 
 def traders_payload(rows: list[dict[str, Any]], now_ms: int) -> dict[str, Any]:

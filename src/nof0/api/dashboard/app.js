@@ -378,10 +378,10 @@ function renderChat() {
 // ------------------------------------------------------------------------------------ traders
 function budgetText(budget) {
   if (!budget || typeof budget !== "object") return "–";
-  const usd = num(budget.used_usd), limitUsd = num(budget.limit_usd);
-  const tokens = num(budget.used_tokens), limitTokens = num(budget.limit_tokens);
-  if (limitUsd !== null) return `${money(usd ?? 0)} / ${money(limitUsd)}`;
-  if (limitTokens !== null) return `${(tokens ?? 0).toLocaleString("en-US")} / ${limitTokens.toLocaleString("en-US")} tok`;
+  const usd = num(budget.cost_usd_today), limitUsd = num(budget.daily_budget_usd);
+  const tokens = num(budget.tokens_today), limitTokens = num(budget.daily_budget_tokens);
+  if (limitUsd) return `${money(usd ?? 0)} / ${money(limitUsd)}`; // 0: no limit
+  if (limitTokens) return `${(tokens ?? 0).toLocaleString("en-US")} / ${limitTokens.toLocaleString("en-US")} tok`;
   return usd !== null ? money(usd) : "–";
 }
 

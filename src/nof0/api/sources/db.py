@@ -27,7 +27,7 @@ from nof0.api.payload import Payload
 from nof0.api.read_path import ReadPath
 from nof0.api.sources import ALL_VARIANT
 from nof0.api.spec import EndpointSpec
-from nof0.api.traders import day_start_ms, traders_payload
+from nof0.api.traders import traders_payload
 from nof0.cache.keys import Key
 from nof0.conversations.payloads import cycle_json, message_json
 from nof0.obs.logging import get_logger
@@ -172,5 +172,5 @@ class DbSource:
 
     async def _traders(self, variant: str, now: int) -> dict[str, Any]:
         async with self.rt.pool.connection() as conn, conn.transaction():
-            rows = await repo.list_traders(conn, day_start_ms(now))
+            rows = await repo.list_traders(conn, now - now % 86_400_000)
         return traders_payload(rows, now)
