@@ -61,6 +61,49 @@ _TRADE_COLUMNS = (
 )
 
 
+def seeded_database(admin_dsn: str, redis_url: str, db_name: str, embedded: list, tmp: Path) -> tuple[str, str, str, int]:
+    """The servers (embedded ones started into ``embedded`` for what is not given) and a migrated database
+    ``db_name`` seeded with the capture: (admin DSN, Redis URL, database DSN, trades)."""
+    if not admin_dsn or not redis_url:
+        from nof0.embedded import EmbeddedPostgres, EmbeddedRedis
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR inside pgserver
+            if not admin_dsn:
+                embedded.append(EmbeddedPostgres(tmp / "emb"))
+                admin_dsn = embedded[-1].start()
+            if not redis_url:
+                embedded.append(EmbeddedRedis(tmp / "emb"))
+                redis_url = embedded[-1].start()
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db_name}"')
+    dsn = with_database(admin_dsn, db_name)
+    migrate(dsn)
+    return admin_dsn, redis_url, dsn, seed(dsn)
+
+
+def remove_bench_data(admin_dsn: str, db_name: str, redis_url: str, prefix: str, embedded: list, tmp: Path) -> None:
+    """Drop the bench's database and Redis keys, stop the embedded servers, remove the temporary folder."""
+    if admin_dsn:
+        try:
+            with psycopg.connect(admin_dsn, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        except psycopg.Error:
+            pass
+    if redis_url:
+        try:
+            client = redis.Redis.from_url(redis_url)
+            keys = list(client.scan_iter(match=f"{prefix}:*"))
+            if keys:
+                client.delete(*keys)
+            client.close()
+        except redis.RedisError:
+            pass
+    for server in reversed(embedded):
+        server.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def need_tools() -> None:
     missing = [t for t in ("wrk", "nginx") if shutil.which(t) is None and not Path(f"/usr/sbin/{t}").exists()]
     if missing:
@@ -313,22 +356,7 @@ def main() -> int:
     admin_dsn, redis_url = args.postgres, args.redis
     db_name = f"nof0_bench_{uuid.uuid4().hex[:10]}"
     try:
-        if not admin_dsn or not redis_url:
-            from nof0.embedded import EmbeddedPostgres, EmbeddedRedis
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR inside pgserver
-                if not admin_dsn:
-                    embedded.append(EmbeddedPostgres(tmp / "emb"))
-                    admin_dsn = embedded[-1].start()
-                if not redis_url:
-                    embedded.append(EmbeddedRedis(tmp / "emb"))
-                    redis_url = embedded[-1].start()
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{db_name}"')
-        dsn = with_database(admin_dsn, db_name)
-        migrate(dsn)
-        n = seed(dsn)
+        admin_dsn, redis_url, dsn, n = seeded_database(admin_dsn, redis_url, db_name, embedded, tmp)
 
         api_port, nginx_port = free_port(), free_port()
         manifest = write_config(tmp, prefix, api_port)
@@ -384,24 +412,7 @@ def main() -> int:
         return 0
     finally:
         stop_processes(procs)
-        if admin_dsn:
-            try:
-                with psycopg.connect(admin_dsn, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-            except psycopg.Error:
-                pass
-        if redis_url:
-            try:
-                client = redis.Redis.from_url(redis_url)
-                keys = list(client.scan_iter(match=f"{prefix}:*"))
-                if keys:
-                    client.delete(*keys)
-                client.close()
-            except redis.RedisError:
-                pass
-        for server in reversed(embedded):
-            server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_bench_data(admin_dsn, db_name, redis_url, prefix, embedded, tmp)
 
 
 if __name__ == "__main__":

@@ -22,14 +22,10 @@ import sys
 import tempfile
 import threading
 import uuid
-import warnings
 from pathlib import Path
 
-import psycopg
-import redis
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api_bench import free_port, migrate, run_wrk, seed, wait_ready, with_database, write_config  # noqa: E402
+from api_bench import free_port, remove_bench_data, run_wrk, seeded_database, wait_ready, write_config  # noqa: E402
 
 GOAL = 0.90
 # one endpoint answered in the HTTP parser (the hot path), one through the ASGI app (a query parameter)
@@ -113,22 +109,7 @@ def main() -> int:
     admin_dsn, redis_url = args.postgres, args.redis
     db_name = f"nof0_bench_{uuid.uuid4().hex[:10]}"
     try:
-        if not admin_dsn or not redis_url:
-            from nof0.embedded import EmbeddedPostgres, EmbeddedRedis
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if not admin_dsn:
-                    embedded.append(EmbeddedPostgres(tmp / "emb"))
-                    admin_dsn = embedded[-1].start()
-                if not redis_url:
-                    embedded.append(EmbeddedRedis(tmp / "emb"))
-                    redis_url = embedded[-1].start()
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{db_name}"')
-        dsn = with_database(admin_dsn, db_name)
-        migrate(dsn)
-        n = seed(dsn)
+        admin_dsn, redis_url, dsn, n = seeded_database(admin_dsn, redis_url, db_name, embedded, tmp)
         port = free_port()
         manifest = write_config(tmp, prefix, port)
         env = {**os.environ, "NOF0_POSTGRES_DSN": dsn, "NOF0_REDIS_URL": redis_url}
@@ -170,24 +151,7 @@ def main() -> int:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        if admin_dsn:
-            try:
-                with psycopg.connect(admin_dsn, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-            except psycopg.Error:
-                pass
-        if redis_url:
-            try:
-                client = redis.Redis.from_url(redis_url)
-                keys = list(client.scan_iter(match=f"{prefix}:*"))
-                if keys:
-                    client.delete(*keys)
-                client.close()
-            except redis.RedisError:
-                pass
-        for server in reversed(embedded):
-            server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_bench_data(admin_dsn, db_name, redis_url, prefix, embedded, tmp)
 
 
 if __name__ == "__main__":
