@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 from nof0.api.invalidate import invalidate_api_payloads
 from nof0.ingest.service import IngestService
+from nof0.ingest.traders_sync import sync_traders
 from nof0.kernel.events import DecisionCycle, LlmCall, ModelEvent, TraderState
-from nof0.traders.sync import sync_traders
-from tests.api.conftest import NOW_MS
+from tests.api.conftest import NOW_MS, listening_client
 from tests.api.seed import seed_models
 
 NOW = datetime.fromtimestamp(NOW_MS / 1000, tz=timezone.utc)
@@ -90,19 +90,16 @@ async def test_last_decision_falls_back_to_the_latest_cycle(clock_rt, client):
     assert m1["next_decision_at"] == executed.timestamp() + 120
 
 
-async def test_the_response_is_cached_and_dropped_by_a_trader_state_load(clock_rt, client):
-    from nof0.ingest.followup import refresh_after_ingest
-
+async def test_the_response_is_cached_and_dropped_by_a_trader_state_load(clock_rt):
     await sync_traders(clock_rt)
-    first = await client.get("/api/traders")
-    assert first.headers["cache-control"] == "public, max-age=10"
     t = clock_rt.config.manager.traders[0]
-    report = await IngestService(clock_rt).ingest([TraderState(
-        trader_id=t.id, exchange_provider=t.exchange_provider, market_provider=t.market_provider,
-        pause_until=NOW + timedelta(minutes=5))])
-    cached = await client.get("/api/traders")
-    assert cached.headers["etag"] == first.headers["etag"]  # the near cache and Redis hold the old bytes
-    await refresh_after_ingest(clock_rt, report)
-    clock_rt.clock.advance(1001)  # past the process's near cache (read_path.LOCAL_FRESH_MS)
-    fresh = {x["id"]: x for x in (await client.get("/api/traders")).json()["traders"]}
+    async with listening_client(clock_rt) as (client, listener):
+        first = await client.get("/api/traders")
+        assert first.headers["cache-control"] == "public, max-age=10"
+        assert (await client.get("/api/traders")).headers["etag"] == first.headers["etag"]  # cached
+        await IngestService(clock_rt).ingest([TraderState(
+            trader_id=t.id, exchange_provider=t.exchange_provider, market_provider=t.market_provider,
+            pause_until=NOW + timedelta(minutes=5))])
+        await listener.caught_up()  # the clock stands still: the near cache is dropped with Redis
+        fresh = {x["id"]: x for x in (await client.get("/api/traders")).json()["traders"]}
     assert fresh[t.id]["status"] == "paused"
