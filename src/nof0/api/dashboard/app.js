@@ -40,7 +40,7 @@ const STREAM_RETRY_MS = 15000; // after the server refused the stream
 const TRADES_SHOWN = 40;
 const CYCLES_SHOWN = 30;
 const SUMMARY_CHARS = 600;
-const PALETTE = ["#58a6ff", "#f78166", "#3fb950", "#d29922", "#bc8cff", "#39c5cf", "#ff7b72", "#e3b341",
+const PALETTE = ["#58a6ff", "#f78166", "#3fb950", "#d29922", "#bc8cff", "#39c5cf", "#ec6cb9", "#c9d1d9",
   "#a5d6ff", "#7ee787", "#ffa657", "#f2cc60", "#d2a8ff", "#56d4dd", "#ffb4a2"];
 
 const state = {
