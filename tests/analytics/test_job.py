@@ -10,6 +10,7 @@ import math
 import threading
 from datetime import datetime, timezone
 
+import msgspec
 import psycopg
 import pytest
 from redis.asyncio import Redis
@@ -332,3 +333,52 @@ async def test_a_failing_model_is_reported_and_the_others_published(clocked, pg_
     assert redis_sync.zcard(clocked.keys.leaderboard().name) == 4  # the caches were still rebuilt
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT last_status, last_error FROM job_runs").fetchone() == ("failed", outcome.error)
+
+
+async def test_postgres_trade_stats_are_the_python_definitions_on_edge_cases(clocked, pg_dsn):
+    """The job's trade statistics come from Postgres (``repository.list_trade_cells`` and
+    ``list_trade_order_stats``): on awkward trades they equal ``metrics.trade_stats`` over the same trades."""
+    import random
+
+    from nof0.analytics.metrics import TradeFacts, trade_stats
+    from tests.analytics.seed import make_trade
+
+    rng = random.Random(3)
+    rows = [make_trade(rng, "edge", i) for i in range(9)]  # odd count: a middle median
+    rows += [make_trade(rng, "edge", 9, net=0.0), make_trade(rng, "edge", 10, net=0.0)]  # break-even: losers
+    exit_ms = rows[0]["exit_ts_ms"]
+    for i, trade_id in ((1, "edge_Z"), (2, "edge_b"), (3, "edge_a")):  # one exit time: the greatest id wins
+        rows[i] |= {"id": trade_id, "exit_ts_ms": exit_ms + 10**9}     # in code point order ('Z' < 'b')
+    plans = [{"stop_loss": "95"}, {"stop_loss": True}, {"stop_loss": 0}, {"stop_loss": -3, "profit_target": 1e308},
+             {"profit_target": None}, {"stop_loss": 1e-300}]
+    for row, plan in zip(rows[4:], plans):
+        row["exit_plan"] = plan
+    rows[5]["entry_price"] = 0.0  # no distance without an entry price
+    single = [make_trade(rng, "one", 0)]  # one trade: every std 0
+    with psycopg.connect(pg_dsn) as conn:
+        for m in ("edge", "one", "empty"):
+            add_model(conn, m)
+        add_trades(conn, rows + single)
+        open_trade = make_trade(rng, "edge", 99) | {"exit_ts_ms": None}  # not a closed round trip: left out
+        add_trades(conn, [open_trade])
+
+    def facts(r: dict) -> TradeFacts:
+        plan = {k: v for k, v in r["exit_plan"].items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1e300}
+        return TradeFacts(
+            id=r["id"], model_id=r["model_id"], symbol=r["symbol"], side=r["side"], quantity=r["quantity"],
+            entry_price=r["entry_price"], exit_price=r["exit_price"], entry_time_s=r["entry_ts_ms"] / 1000,
+            exit_time_s=r["exit_ts_ms"] / 1000, realized_gross_pnl=r["realized_gross_pnl"],
+            realized_net_pnl=r["realized_net_pnl"], total_commission_dollars=r["total_commission_dollars"],
+            entry_commission_dollars=r["entry_commission_dollars"], exit_commission_dollars=r["exit_commission_dollars"],
+            leverage=r["leverage"], confidence=r["confidence"], exit_plan=plan)
+
+    stats = await job_module._trade_stats(clocked, ["edge", "one", "empty"])
+    assert set(stats) == {"edge", "one"}  # a model without closed trades has no row (its stats are all 0)
+    for model_id, trades in (("edge", rows), ("one", single)):
+        expected = msgspec.to_builtins(trade_stats([facts(r) for r in trades]))
+        actual = msgspec.to_builtins(stats[model_id])
+        assert_same_numbers(actual, expected)
+    assert stats["edge"].last_trade_id == "edge_b" and stats["edge"].losers.count == 2 + sum(
+        r["realized_net_pnl"] < 0 for r in rows)
+    assert stats["edge"].avg_stop_loss_distance_pct > 0 and stats["one"].std_net_pnl == 0

@@ -19,7 +19,9 @@ from typing import Annotated, Iterable, Literal
 
 import msgspec
 
-from nof0.analytics.metrics import ConvoRef, Decision, PositionInterval, TradeFacts, compute_model_analytics
+from nof0.analytics.metrics import (
+    ConvoRef, Decision, PositionInterval, TradeFacts, TradeStats, compute_model_analytics,
+)
 from nof0.timefmt import ms_to_s
 
 __all__ = [
@@ -85,6 +87,7 @@ class ModelFacts:
 
     model_id: str
     trades: list[TradeFacts] = field(default_factory=list)
+    stats: TradeStats | None = None  # the trades' statistics computed by Postgres, instead of ``trades``
     decisions: list[Decision] = field(default_factory=list)
     invocations_s: list[float] = field(default_factory=list)
     symbols: set[str] = field(default_factory=set)  # held or decided on: the symbols whose minutes count
@@ -131,15 +134,19 @@ def position_intervals(
 
 def group_facts(
     model_ids: Iterable[str],
-    trades: Iterable[TradeFacts],
+    trades: Iterable[TradeFacts] | dict[str, TradeStats],
     cycles: Iterable[tuple[str, int | None, float, str]],
     positions: Iterable[tuple[str, str, str, int, int | None]],
     last_messages: Iterable[tuple[str, int]],
 ) -> dict[str, ModelFacts]:
     """Rows of the batch read (see ``analytics/repository.py``) -> one :class:`ModelFacts` per model."""
     facts = {m: ModelFacts(m) for m in model_ids}
-    for t in trades:
-        facts[t.model_id].trades.append(t)
+    if isinstance(trades, dict):  # per model, from the database (``job._trade_stats``)
+        for f in facts.values():
+            f.stats = trades.get(f.model_id, TradeStats())
+    else:
+        for t in trades:
+            facts[t.model_id].trades.append(t)
     for model_id, cycle_number, executed_at_s, raw in cycles:
         f = facts[model_id]
         f.invocations_s.append(executed_at_s)
@@ -177,6 +184,7 @@ def model_analytics(f: ModelFacts, now_s: float) -> dict:
     return compute_model_analytics(
         f.model_id,
         f.trades,
+        stats=f.stats,
         decisions=f.decisions,
         invocations_s=f.invocations_s,
         position_intervals=intervals,

@@ -7,8 +7,11 @@ taken under the design 3.3 lock ``nof0:lock:analytics.{model_id}``: a model anot
 computing is skipped, so two workers never compute the same model at once (the locks are extended
 while the job runs, since it can outlast their short TTL).
 
-The reads are batched: one query per fact table for a batch of models, all in one REPEATABLE READ
-transaction; the arithmetic runs in a worker thread so the service's event loop keeps serving. Redis
+The trades are never read into Python: Postgres computes their statistics for every model in one
+aggregate pass and one small query per model (``_trade_stats``, in REPEATABLE READ on one snapshot). The other
+facts (decisions, positions, conversations) are read per batch of models, one query per table, in one
+REPEATABLE READ transaction per batch; the arithmetic runs in a worker thread so the service's event
+loop keeps serving. Redis
 is written after the commit, best effort (a Redis error is logged and counted; the rows are the truth).
 """
 
@@ -26,6 +29,7 @@ from redis import RedisError
 
 from nof0.analytics import cache, repository as repo
 from nof0.analytics.facts import ModelFacts, group_facts, model_analytics
+from nof0.analytics.metrics import TradeStats, stats_of_cells
 from nof0.analytics.publish import note_redis_failure
 from nof0.cache.guards import hold_locks
 from nof0.cache.keys import Key
@@ -37,8 +41,8 @@ __all__ = ["AnalyticsReport", "run_analytics", "compute_payloads", "analytics_lo
 
 log = get_logger("nof0.analytics.job")
 
-# Models read and computed together. Bounds memory (every trade of a batch is in memory at once:
-# ~0.7 KB per trade) while keeping the number of queries at 5 per batch.
+# Models read and computed together. Bounds memory (every decision cycle and position of a batch is
+# in memory at once) while keeping the number of queries at 4 per batch.
 BATCH_MODELS = 16
 _LOGGED_PROBLEMS = 5  # invalid decisions logged per run; all are counted
 
@@ -90,9 +94,13 @@ async def run_analytics(
         mine = [m for m in wanted if locks[m].name in held]
         report.skipped_locked = [m for m in wanted if locks[m].name not in held]
 
+        t = time.perf_counter()
+        stats = await _trade_stats(rt, mine) if mine else {}
+        report.read_s += time.perf_counter() - t
+        report.trades += sum(s.total_trades for s in stats.values())
         step = max(1, batch_models)
         for i in range(0, len(mine), step):
-            payloads.update(await _analyse_batch(rt, mine[i : i + step], now_ms, report))
+            payloads.update(await _analyse_batch(rt, mine[i : i + step], stats, now_ms, report))
 
         if payloads:
             t = time.perf_counter()
@@ -120,19 +128,42 @@ def analytics_lock(rt: Runtime, model_id: str) -> Key:
     return rt.keys.lock(resource)
 
 
+async def _trade_stats(rt: Runtime, model_ids: list[str]) -> dict[str, TradeStats]:
+    """Every model's trade statistics from Postgres: the cells' aggregate pass and the per-model
+    medians run at once on two connections reading one snapshot (one core each on a small machine)."""
+    async with AsyncExitStack() as stack:
+        first = await stack.enter_async_context(rt.pool.connection())
+        await stack.enter_async_context(first.transaction())
+        await repo.begin_snapshot_read(first)
+        second = first
+        if rt.pool.max_size > 1:
+            second = await stack.enter_async_context(rt.pool.connection())
+            await stack.enter_async_context(second.transaction())
+            await repo.begin_snapshot_read(second)
+            await repo.use_snapshot(second, await repo.export_snapshot(first))
+            cells, ordered = await asyncio.gather(repo.list_trade_cells(first, model_ids),
+                                                  repo.list_trade_order_stats(second, model_ids))
+        else:
+            cells = await repo.list_trade_cells(first, model_ids)
+            ordered = await repo.list_trade_order_stats(first, model_ids)
+    return {
+        m: stats_of_cells(cells[m], median_holding=holding, median_notional=notional,
+                          last_exit_time_s=exit_ms / 1000, last_trade_id=last_id)
+        for m, (holding, notional, exit_ms, last_id) in ordered.items() if m in cells
+    }
+
+
 async def _analyse_batch(
-    rt: Runtime, batch: list[str], now_ms: int, report: AnalyticsReport
+    rt: Runtime, batch: list[str], stats: dict[str, TradeStats], now_ms: int, report: AnalyticsReport
 ) -> dict[str, dict[str, Any]]:
     t = time.perf_counter()
     async with rt.pool.connection() as conn, conn.transaction():
         await repo.begin_snapshot_read(conn)
-        trades = await repo.list_closed_trades(conn, batch)
         cycles = await repo.list_decision_cycles(conn, batch)
         positions = await repo.list_position_spans(conn, batch)
         messages = await repo.list_last_messages(conn, batch)
-    facts = group_facts(batch, trades, cycles, positions, messages)
+    facts = group_facts(batch, {m: stats[m] for m in batch if m in stats}, cycles, positions, messages)
     report.read_s += time.perf_counter() - t
-    report.trades += len(trades)
     _note_invalid_decisions(facts.values(), report)
 
     t = time.perf_counter()

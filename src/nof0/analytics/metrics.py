@@ -100,6 +100,124 @@ class ConvoRef(msgspec.Struct, frozen=True, kw_only=True):
     doc_id: str
 
 
+class GroupStats(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Statistics of one group of trades (winners, losers, longs, shorts); 0 for an empty group."""
+
+    count: int = 0
+    avg_net_pnl: float = 0.0
+    std_net_pnl: float = 0.0
+    avg_notional: float = 0.0
+    std_notional: float = 0.0
+    avg_holding_period: float = 0.0
+    std_holding_period: float = 0.0
+
+
+class TradeStats(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Everything the four trade tables are made of: counts, sums, means, sample stds and medians.
+
+    :func:`trade_stats` computes it from :class:`TradeFacts`; the analytics job has Postgres compute
+    the same numbers (``repository.list_trade_cells``: one aggregate pass into :class:`TradeCell`
+    rows, combined by :func:`stats_of_cells`; ``list_trade_order_stats``: medians, last trade), so both ways share the tables' definitions below. Means and stds of an empty sample are 0, a std of fewer than two is 0.
+    """
+
+    total_trades: int = 0
+    sum_gross_pnl: float = 0.0
+    avg_gross_pnl: float = 0.0
+    std_gross_pnl: float = 0.0
+    sum_net_pnl: float = 0.0
+    avg_net_pnl: float = 0.0
+    std_net_pnl: float = 0.0
+    max_net_pnl: float = 0.0
+    min_net_pnl: float = 0.0
+    sum_fees: float = 0.0
+    avg_fees: float = 0.0
+    std_fees: float = 0.0
+    avg_holding_period: float = 0.0
+    median_holding_period: float = 0.0
+    std_holding_period: float = 0.0
+    avg_notional: float = 0.0
+    median_notional: float = 0.0
+    std_notional: float = 0.0
+    avg_stop_loss_distance_pct: float = 0.0
+    avg_take_profit_distance_pct: float = 0.0
+    winners: GroupStats = GroupStats()
+    losers: GroupStats = GroupStats()
+    longs: GroupStats = GroupStats()
+    shorts: GroupStats = GroupStats()
+    last_trade_exit_time_s: float = 0.0
+    last_trade_id: str | None = None
+
+
+class Moments(msgspec.Struct, frozen=True, gc=False):
+    """Count, mean and sample std of one sample; the mean of none and a std of fewer than two are 0."""
+
+    n: int
+    mean: float
+    std: float
+
+    @property
+    def total(self) -> float:
+        return self.mean * self.n
+
+
+def combine_moments(parts: Sequence[Moments]) -> Moments:
+    """The moments of the union of disjoint samples from theirs (Chan et al.'s pairwise update:
+    M2 = sum of each part's M2 + n_i x (mean_i - mean)^2), a few ulps from the direct computation."""
+    n = sum(p.n for p in parts)
+    if n == 0:
+        return Moments(0, 0.0, 0.0)
+    if len(parts) == 1:
+        return parts[0]
+    mean = math.fsum(p.total for p in parts) / n
+    m2 = math.fsum(p.std * p.std * (p.n - 1) + p.n * (p.mean - mean) ** 2 for p in parts if p.n)
+    return Moments(n, mean, math.sqrt(max(m2, 0.0) / (n - 1)) if n > 1 else 0.0)
+
+
+class TradeCell(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The trades of one model that share a side and whether they won, summarised (one row of
+    ``repository.list_trade_cells``' aggregate pass); a model's statistics combine its (up to) 4 cells."""
+
+    won: bool  # net pnl > 0
+    side: Side
+    gross: Moments
+    net: Moments
+    fees: Moments
+    notional: Moments
+    holding: Moments
+    max_net: float
+    min_net: float
+    stop_loss: Moments  # the distances in percent of the trades whose plan has that level
+    take_profit: Moments
+
+
+def _group_of(cells: Sequence[TradeCell]) -> GroupStats:
+    net, notional, holding = (combine_moments([getattr(c, f) for c in cells]) for f in ("net", "notional", "holding"))
+    return GroupStats(count=net.n, avg_net_pnl=net.mean, std_net_pnl=net.std, avg_notional=notional.mean,
+                      std_notional=notional.std, avg_holding_period=holding.mean, std_holding_period=holding.std)
+
+
+def stats_of_cells(cells: Sequence[TradeCell], *, median_holding: float, median_notional: float,
+                   last_exit_time_s: float, last_trade_id: str | None) -> TradeStats:
+    """One model's :class:`TradeStats` from its cells and the statistics cells cannot give (medians,
+    the last trade), as Postgres computed them."""
+    gross, net, fees, notional, holding, stop_loss, take_profit = (
+        combine_moments([getattr(c, f) for c in cells])
+        for f in ("gross", "net", "fees", "notional", "holding", "stop_loss", "take_profit"))
+    return TradeStats(
+        total_trades=net.n,
+        sum_gross_pnl=gross.total, avg_gross_pnl=gross.mean, std_gross_pnl=gross.std,
+        sum_net_pnl=net.total, avg_net_pnl=net.mean, std_net_pnl=net.std,
+        max_net_pnl=max((c.max_net for c in cells), default=0.0), min_net_pnl=min((c.min_net for c in cells), default=0.0),
+        sum_fees=fees.total, avg_fees=fees.mean, std_fees=fees.std,
+        avg_holding_period=holding.mean, median_holding_period=median_holding, std_holding_period=holding.std,
+        avg_notional=notional.mean, median_notional=median_notional, std_notional=notional.std,
+        avg_stop_loss_distance_pct=stop_loss.mean, avg_take_profit_distance_pct=take_profit.mean,
+        winners=_group_of([c for c in cells if c.won]), losers=_group_of([c for c in cells if not c.won]),
+        longs=_group_of([c for c in cells if c.side == "long"]), shorts=_group_of([c for c in cells if c.side == "short"]),
+        last_trade_exit_time_s=last_exit_time_s, last_trade_id=last_trade_id,
+    )
+
+
 def _field(trade: Mapping[str, Any], name: str) -> Any:
     try:
         return trade[name]
@@ -190,67 +308,13 @@ def _pct(part: float, whole: float) -> float:
 # ------------------------------------------------------------------------------------------- tables
 
 
-def _fee_pnl_moves_breakdown_table(trades: Sequence[TradeFacts]) -> dict[str, float]:
-    gross = [t.realized_gross_pnl for t in trades]
-    net = [t.realized_net_pnl for t in trades]
-    fees = [t.total_commission_dollars for t in trades]
-    overall_without_fees = math.fsum(gross)
-    overall_with_fees = math.fsum(net)
-    total_fees = math.fsum(fees)
-    return {
-        "avg_gross_pnl": _mean(gross),
-        "avg_net_pnl": _mean(net),
-        # Per-trade fee = total_commission_dollars (entry + exit fill commissions), in dollars.
-        "avg_taker_fee": _mean(fees),
-        "biggest_net_gain": max(net, default=0.0),  # the largest net pnl, negative if every trade lost
-        "biggest_net_loss": min(net, default=0.0),  # the smallest net pnl, positive if every trade won
-        "overall_pnl_with_fees": overall_with_fees,
-        "overall_pnl_without_fees": overall_without_fees,
-        "std_gross_pnl": _std(gross),
-        "std_net_pnl": _std(net),
-        # Sample std of the same per-trade fees. nof1's grok-4 value differs (see docs/analytics.md).
-        "std_taker_fee": _std(fees),
-        # Fees as a percentage of the pnl after fees, 0 unless that pnl is positive (nof1-api.md, from
-        # nof1's published analytics of its profitable models; grok-4's negative pnl shows only the 0).
-        "total_fees_as_pct_of_pnl": _pct(total_fees, overall_with_fees) if overall_with_fees > 0 else 0.0,
-        "total_fees_paid": total_fees,
-    }
-
-
-def _group_stats(prefix: str, group: Sequence[TradeFacts]) -> dict[str, float]:
+def _group(group: Sequence[TradeFacts]) -> GroupStats:
     net = [t.realized_net_pnl for t in group]
     notional = [t.notional for t in group]
     holding = [t.holding_period_mins for t in group]
-    return {
-        f"avg_{prefix}_net_pnl": _mean(net),
-        f"std_{prefix}_net_pnl": _std(net),
-        f"avg_{prefix}_notional": _mean(notional),
-        f"std_{prefix}_notional": _std(notional),
-        f"avg_{prefix}_holding_period": _mean(holding),
-        f"std_{prefix}_holding_period": _std(holding),
-    }
-
-
-def _winners_losers_breakdown_table(trades: Sequence[TradeFacts]) -> dict[str, float]:
-    # A winner has net pnl > 0 (after fees); every other trade, break-even included, is a loser, so
-    # winners + losers = all trades.
-    winners = [t for t in trades if t.realized_net_pnl > 0]
-    losers = [t for t in trades if not t.realized_net_pnl > 0]
-    table = _group_stats("winners", winners) | _group_stats("losers", losers)
-    table["win_rate"] = _pct(len(winners), len(trades))  # 0-100
-    return table
-
-
-def _longs_shorts_breakdown_table(trades: Sequence[TradeFacts]) -> dict[str, float]:
-    longs = [t for t in trades if t.side == "long"]
-    shorts = [t for t in trades if t.side == "short"]
-    table: dict[str, float] = _group_stats("longs", longs) | _group_stats("shorts", shorts)
-    table["num_long_trades"] = len(longs)
-    table["num_short_trades"] = len(shorts)
-    # Share of trades that were longs, as a fraction 0-1 (not a percentage, not longs/shorts): nof1
-    # shows 0.5 for grok-4's 10 longs and 10 shorts. 0 without trades.
-    table["long_short_trades_ratio"] = len(longs) / len(trades) if trades else 0.0
-    return table
+    return GroupStats(count=len(group), avg_net_pnl=_mean(net), std_net_pnl=_std(net),
+                      avg_notional=_mean(notional), std_notional=_std(notional),
+                      avg_holding_period=_mean(holding), std_holding_period=_std(holding))
 
 
 def _exit_plan_distance_pct(trade: TradeFacts, key: str) -> float | None:
@@ -262,37 +326,107 @@ def _exit_plan_distance_pct(trade: TradeFacts, key: str) -> float | None:
     return abs(level - trade.entry_price) / trade.entry_price * 100
 
 
-def _overall_trades_overview_table(
-    trades: Sequence[TradeFacts],
-    decisions: Sequence[Decision],
-) -> dict[str, float]:
+def trade_stats(trades: Sequence[TradeFacts]) -> TradeStats:
+    """The statistics of a model's closed trades (the definitions; Postgres computes the same)."""
+    gross = [t.realized_gross_pnl for t in trades]
+    net = [t.realized_net_pnl for t in trades]
+    fees = [t.total_commission_dollars for t in trades]
     holding = [t.holding_period_mins for t in trades]
     notional = [t.notional for t in trades]
-
     # Distance from entry to the planned stop / target, |level - entry| / entry x 100, averaged over the
     # trades whose exit plan has that level (nof1's trades carry empty exit plans: 0).
     planned = [t for t in trades if t.exit_plan]
     stop_loss = [d for t in planned if (d := _exit_plan_distance_pct(t, "stop_loss")) is not None]
     take_profit = [d for t in planned if (d := _exit_plan_distance_pct(t, "profit_target")) is not None]
+    # The last exited trade; ties on exit time resolve to the greatest id so the choice is stable.
+    last = max(trades, key=lambda t: (t.exit_time_s, t.id), default=None)
+    return TradeStats(
+        total_trades=len(trades),
+        sum_gross_pnl=math.fsum(gross), avg_gross_pnl=_mean(gross), std_gross_pnl=_std(gross),
+        sum_net_pnl=math.fsum(net), avg_net_pnl=_mean(net), std_net_pnl=_std(net),
+        max_net_pnl=max(net, default=0.0), min_net_pnl=min(net, default=0.0),
+        sum_fees=math.fsum(fees), avg_fees=_mean(fees), std_fees=_std(fees),
+        avg_holding_period=_mean(holding), median_holding_period=_median(holding), std_holding_period=_std(holding),
+        avg_notional=_mean(notional), median_notional=_median(notional), std_notional=_std(notional),
+        avg_stop_loss_distance_pct=_mean(stop_loss), avg_take_profit_distance_pct=_mean(take_profit),
+        # A winner has net pnl > 0 (after fees); every other trade, break-even included, is a loser, so
+        # winners + losers = all trades.
+        winners=_group([t for t in trades if t.realized_net_pnl > 0]),
+        losers=_group([t for t in trades if not t.realized_net_pnl > 0]),
+        longs=_group([t for t in trades if t.side == "long"]),
+        shorts=_group([t for t in trades if t.side == "short"]),
+        last_trade_exit_time_s=last.exit_time_s if last else 0.0,
+        last_trade_id=last.id if last else None,
+    )
 
+
+def _fee_pnl_moves_breakdown_table(s: TradeStats) -> dict[str, float]:
+    return {
+        "avg_gross_pnl": s.avg_gross_pnl,
+        "avg_net_pnl": s.avg_net_pnl,
+        # Per-trade fee = total_commission_dollars (entry + exit fill commissions), in dollars.
+        "avg_taker_fee": s.avg_fees,
+        "biggest_net_gain": s.max_net_pnl,  # the largest net pnl, negative if every trade lost
+        "biggest_net_loss": s.min_net_pnl,  # the smallest net pnl, positive if every trade won
+        "overall_pnl_with_fees": s.sum_net_pnl,
+        "overall_pnl_without_fees": s.sum_gross_pnl,
+        "std_gross_pnl": s.std_gross_pnl,
+        "std_net_pnl": s.std_net_pnl,
+        # Sample std of the same per-trade fees. nof1's grok-4 value differs (see docs/analytics.md).
+        "std_taker_fee": s.std_fees,
+        # Fees as a percentage of the pnl after fees, 0 unless that pnl is positive (nof1-api.md, from
+        # nof1's published analytics of its profitable models; grok-4's negative pnl shows only the 0).
+        "total_fees_as_pct_of_pnl": _pct(s.sum_fees, s.sum_net_pnl) if s.sum_net_pnl > 0 else 0.0,
+        "total_fees_paid": s.sum_fees,
+    }
+
+
+def _group_stats(prefix: str, g: GroupStats) -> dict[str, float]:
+    return {
+        f"avg_{prefix}_net_pnl": g.avg_net_pnl,
+        f"std_{prefix}_net_pnl": g.std_net_pnl,
+        f"avg_{prefix}_notional": g.avg_notional,
+        f"std_{prefix}_notional": g.std_notional,
+        f"avg_{prefix}_holding_period": g.avg_holding_period,
+        f"std_{prefix}_holding_period": g.std_holding_period,
+    }
+
+
+def _winners_losers_breakdown_table(s: TradeStats) -> dict[str, float]:
+    table = _group_stats("winners", s.winners) | _group_stats("losers", s.losers)
+    table["win_rate"] = _pct(s.winners.count, s.total_trades)  # 0-100
+    return table
+
+
+def _longs_shorts_breakdown_table(s: TradeStats) -> dict[str, float]:
+    table: dict[str, float] = _group_stats("longs", s.longs) | _group_stats("shorts", s.shorts)
+    table["num_long_trades"] = s.longs.count
+    table["num_short_trades"] = s.shorts.count
+    # Share of trades that were longs, as a fraction 0-1 (not a percentage, not longs/shorts): nof1
+    # shows 0.5 for grok-4's 10 longs and 10 shorts. 0 without trades.
+    table["long_short_trades_ratio"] = s.longs.count / s.total_trades if s.total_trades else 0.0
+    return table
+
+
+def _overall_trades_overview_table(s: TradeStats, decisions: Sequence[Decision]) -> dict[str, float]:
     # Leverage the model asked for in its entry decisions. nof1's grok-4 average is 345/26, and 26 is
     # exactly its number of long + short signals, so only entry signals count.
     convo_leverage = [
         d.convo_leverage for d in decisions if d.signal in _SIDES and d.convo_leverage is not None
     ]
     return {
-        "total_trades": len(trades),
-        "avg_holding_period_mins": _mean(holding),
-        "median_holding_period_mins": _median(holding),
-        "std_holding_period_mins": _std(holding),
-        "avg_size_of_trade_notional": _mean(notional),
-        "median_size_of_trade_notional": _median(notional),
-        "std_size_of_trade_notional": _std(notional),
+        "total_trades": s.total_trades,
+        "avg_holding_period_mins": s.avg_holding_period,
+        "median_holding_period_mins": s.median_holding_period,
+        "std_holding_period_mins": s.std_holding_period,
+        "avg_size_of_trade_notional": s.avg_notional,
+        "median_size_of_trade_notional": s.median_notional,
+        "std_size_of_trade_notional": s.std_notional,
         # 0 for every model nof1 publishes: nof1 does not fill them (nof1-api.md), so neither do we.
         "avg_size_of_trade_portfolio_pct": 0.0,
         "std_size_of_trade_portfolio_pct": 0.0,
-        "avg_stop_loss_distance_pct": _mean(stop_loss),
-        "avg_take_profit_distance_pct": _mean(take_profit),
+        "avg_stop_loss_distance_pct": s.avg_stop_loss_distance_pct,
+        "avg_take_profit_distance_pct": s.avg_take_profit_distance_pct,
         "avg_convo_leverage": _mean(convo_leverage),
         "median_convo_leverage": _median(convo_leverage),
     }
@@ -390,8 +524,9 @@ def _validate(
 
 def compute_model_analytics(
     model_id: str,
-    trades: Iterable[TradeFacts],
+    trades: Iterable[TradeFacts] = (),
     *,
+    stats: TradeStats | None = None,
     decisions: Iterable[Decision] = (),
     invocations_s: Iterable[float] = (),
     position_intervals: Iterable[PositionInterval] = (),
@@ -400,28 +535,29 @@ def compute_model_analytics(
 ) -> dict[str, Any]:
     """Build one ModelAnalytics object (nof1's shape) from a model's closed trades and optional inputs.
 
-    ``trades`` must all belong to ``model_id``. Optional inputs that are missing leave their fields at 0
+    ``trades`` must all belong to ``model_id``; or, instead of them, ``stats``: their statistics as
+    Postgres computed them (the analytics job). Optional inputs that are missing leave their fields at 0
     (doc ids at None); no field is ever dropped.
     """
     trades = list(trades)
+    if stats is not None and trades:
+        raise ValueError("give a model's trades or their stats, not both")
     decisions = list(decisions)
     position_intervals = list(position_intervals)
     _validate(model_id, trades, decisions, position_intervals)
-
-    # The last exited trade; ties on exit time resolve to the greatest id so the choice is stable.
-    last_trade = max(trades, key=lambda t: (t.exit_time_s, t.id), default=None)
+    s = stats if stats is not None else trade_stats(trades)
     return {
         "id": model_id,
         "model_id": model_id,
         "updated_at": now_s,
-        "last_trade_exit_time": last_trade.exit_time_s if last_trade else 0,
-        "last_trade_doc_id": last_trade.id if last_trade else None,
+        "last_trade_exit_time": s.last_trade_exit_time_s if s.last_trade_id is not None else 0,
+        "last_trade_doc_id": s.last_trade_id,
         "last_convo_timestamp": last_convo.timestamp_s if last_convo else 0,
         "last_convo_doc_id": last_convo.doc_id if last_convo else None,
-        "fee_pnl_moves_breakdown_table": _fee_pnl_moves_breakdown_table(trades),
-        "winners_losers_breakdown_table": _winners_losers_breakdown_table(trades),
-        "longs_shorts_breakdown_table": _longs_shorts_breakdown_table(trades),
-        "overall_trades_overview_table": _overall_trades_overview_table(trades, decisions),
+        "fee_pnl_moves_breakdown_table": _fee_pnl_moves_breakdown_table(s),
+        "winners_losers_breakdown_table": _winners_losers_breakdown_table(s),
+        "longs_shorts_breakdown_table": _longs_shorts_breakdown_table(s),
+        "overall_trades_overview_table": _overall_trades_overview_table(s, decisions),
         "signals_breakdown_table": _signals_breakdown_table(decisions, position_intervals),
         "invocation_breakdown_table": _invocation_breakdown_table(list(invocations_s)),
     }
