@@ -146,6 +146,11 @@ def test_a_running_arena_updates_on_screen(arena, page_factory, tmp_path):
                             "market_provider": t0["market_provider"], "pause_until": pause_until}))
     feed.stdin.flush()
     page.wait_for_selector(f"#traders tbody tr[data-model='{trader}'] .badge.paused", timeout=WAIT_MS)
+    # the engine's own traders decide on their schedule (every 20-30 s): their cycles appear, once each,
+    # with the decisions' signals
+    page.wait_for_selector("#chat article.cycle .decisions .badge", timeout=90_000)
+    keys = _attr_list(page, "#chat article.cycle", "data-key")
+    assert len(keys) == len(set(keys)), keys
     assert _still_same_document(page)
     page.screenshot(path=str(SCREENSHOTS / "running-desktop.png"), full_page=True)
     assert desk.errors == []

@@ -317,7 +317,7 @@ function cycles() {
         reply: item.llm_response !== undefined && typeof item.llm_response !== "string" ? null : textOf(item.llm_response),
       });
     }
-    if (Array.isArray(item.messages)) {
+    if (!isCycle && Array.isArray(item.messages)) { // a cycle item's messages are that cycle: shown once
       let prompt = "", system = "";
       item.messages.forEach((msg, i) => {
         if (!msg || typeof msg !== "object") return;
