@@ -154,3 +154,25 @@ def test_a_running_arena_updates_on_screen(arena, page_factory, tmp_path):
     assert _still_same_document(page)
     page.screenshot(path=str(SCREENSHOTS / "running-desktop.png"), full_page=True)
     assert desk.errors == []
+
+
+def test_without_the_stream_the_page_polls(arena, page_factory, tmp_path):
+    """A proxy that does not pass /api/stream: the page says so and polls, and still shows new trades."""
+    arena.nof0("import", str(CAPTURE))
+    arena.start("serve", log=tmp_path / "serve.log")
+    desk = page_factory(width=1280, height=900)
+    desk.page.route("**/api/stream", lambda route: route.fulfill(status=502, body="bad gateway"))
+    page = desk.open(arena.url + "/")
+    page.wait_for_selector("#conn[data-state='polling']", timeout=WAIT_MS)
+    _shows_every_model(page, _models_of(arena))
+    _no_reload_marker(page)
+    now = time.time()
+    trade = {"type": "trade", "id": "grok-4_browser_polled", "model_id": "grok-4", "symbol": "ETH", "side": "short",
+             "quantity": -1.0, "entry_price": 4000.0, "exit_price": 3990.0, "entry_time": now - 600,
+             "exit_time": now - 2, "realized_net_pnl": 10.0}
+    arena.nof0("ingest", "-", stdin=_line(trade))
+    page.wait_for_selector("#trades tbody tr[data-trade='grok-4_browser_polled']", timeout=WAIT_MS)
+    assert _still_same_document(page) and page.evaluate("document.body.dataset.events || '0'") == "0"
+    page.screenshot(path=str(SCREENSHOTS / "imported-polling.png"), full_page=True)
+    # the refused stream is the only error the console shows
+    assert all("/api/stream" in e or "502" in e for e in desk.errors), desk.errors
