@@ -61,6 +61,49 @@ _TRADE_COLUMNS = (
 )
 
 
+def seeded_database(admin_dsn: str, redis_url: str, db_name: str, embedded: list, tmp: Path) -> tuple[str, str, str, int]:
+    """The servers (embedded ones started into ``embedded`` for what is not given) and a migrated database
+    ``db_name`` seeded with the capture: (admin DSN, Redis URL, database DSN, trades)."""
+    if not admin_dsn or not redis_url:
+        from nof0.embedded import EmbeddedPostgres, EmbeddedRedis
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR inside pgserver
+            if not admin_dsn:
+                embedded.append(EmbeddedPostgres(tmp / "emb"))
+                admin_dsn = embedded[-1].start()
+            if not redis_url:
+                embedded.append(EmbeddedRedis(tmp / "emb"))
+                redis_url = embedded[-1].start()
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db_name}"')
+    dsn = with_database(admin_dsn, db_name)
+    migrate(dsn)
+    return admin_dsn, redis_url, dsn, seed(dsn)
+
+
+def remove_bench_data(admin_dsn: str, db_name: str, redis_url: str, prefix: str, embedded: list, tmp: Path) -> None:
+    """Drop the bench's database and Redis keys, stop the embedded servers, remove the temporary folder."""
+    if admin_dsn:
+        try:
+            with psycopg.connect(admin_dsn, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        except psycopg.Error:
+            pass
+    if redis_url:
+        try:
+            client = redis.Redis.from_url(redis_url)
+            keys = list(client.scan_iter(match=f"{prefix}:*"))
+            if keys:
+                client.delete(*keys)
+            client.close()
+        except redis.RedisError:
+            pass
+    for server in reversed(embedded):
+        server.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def need_tools() -> None:
     missing = [t for t in ("wrk", "nginx") if shutil.which(t) is None and not Path(f"/usr/sbin/{t}").exists()]
     if missing:
@@ -296,22 +339,8 @@ class BenchServers:
         self.trades = 0
 
     def __enter__(self) -> "BenchServers":
-        if not self.admin_dsn or not self.redis_url:
-            from nof0.embedded import EmbeddedPostgres, EmbeddedRedis
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR inside pgserver
-                if not self.admin_dsn:
-                    self.embedded.append(EmbeddedPostgres(self.tmp / "emb"))
-                    self.admin_dsn = self.embedded[-1].start()
-                if not self.redis_url:
-                    self.embedded.append(EmbeddedRedis(self.tmp / "emb"))
-                    self.redis_url = self.embedded[-1].start()
-        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.db_name}"')
-        self.dsn = with_database(self.admin_dsn, self.db_name)
-        migrate(self.dsn)
-        self.trades = seed(self.dsn)
+        self.admin_dsn, self.redis_url, self.dsn, self.trades = seeded_database(
+            self.admin_dsn, self.redis_url, self.db_name, self.embedded, self.tmp)
         return self
 
     def serve(self, port: int) -> tuple[subprocess.Popen, Path, dict[str, str]]:
@@ -329,23 +358,7 @@ class BenchServers:
         return proc, manifest, env
 
     def __exit__(self, *exc: object) -> None:
-        if self.admin_dsn:
-            try:
-                with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
-            except psycopg.Error:
-                pass
-        if self.redis_url:
-            try:
-                client = redis.Redis.from_url(self.redis_url)
-                keys = list(client.scan_iter(match=f"{self.prefix}:*"))
-                if keys:
-                    client.delete(*keys)
-                client.close()
-            except redis.RedisError:
-                pass
-        for server in reversed(self.embedded):
-            server.stop()
+        remove_bench_data(self.admin_dsn, self.db_name, self.redis_url, self.prefix, self.embedded, self.tmp)
 
 
 def main() -> int:
