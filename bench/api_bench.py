@@ -61,6 +61,49 @@ _TRADE_COLUMNS = (
 )
 
 
+def seeded_database(admin_dsn: str, redis_url: str, db_name: str, embedded: list, tmp: Path) -> tuple[str, str, str, int]:
+    """The servers (embedded ones started into ``embedded`` for what is not given) and a migrated database
+    ``db_name`` seeded with the capture: (admin DSN, Redis URL, database DSN, trades)."""
+    if not admin_dsn or not redis_url:
+        from nof0.embedded import EmbeddedPostgres, EmbeddedRedis
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR inside pgserver
+            if not admin_dsn:
+                embedded.append(EmbeddedPostgres(tmp / "emb"))
+                admin_dsn = embedded[-1].start()
+            if not redis_url:
+                embedded.append(EmbeddedRedis(tmp / "emb"))
+                redis_url = embedded[-1].start()
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db_name}"')
+    dsn = with_database(admin_dsn, db_name)
+    migrate(dsn)
+    return admin_dsn, redis_url, dsn, seed(dsn)
+
+
+def remove_bench_data(admin_dsn: str, db_name: str, redis_url: str, prefix: str, embedded: list, tmp: Path) -> None:
+    """Drop the bench's database and Redis keys, stop the embedded servers, remove the temporary folder."""
+    if admin_dsn:
+        try:
+            with psycopg.connect(admin_dsn, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        except psycopg.Error:
+            pass
+    if redis_url:
+        try:
+            client = redis.Redis.from_url(redis_url)
+            keys = list(client.scan_iter(match=f"{prefix}:*"))
+            if keys:
+                client.delete(*keys)
+            client.close()
+        except redis.RedisError:
+            pass
+    for server in reversed(embedded):
+        server.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def need_tools() -> None:
     missing = [t for t in ("wrk", "nginx") if shutil.which(t) is None and not Path(f"/usr/sbin/{t}").exists()]
     if missing:
@@ -282,6 +325,42 @@ def measure_latency(args: argparse.Namespace, api: str, manifest: Path, env: dic
     return result
 
 
+class BenchServers:
+    """The servers, a fresh seeded database and a Redis prefix for one benchmark; removed on exit.
+
+    ``postgres``/``redis`` name the machine's servers; empty ones start embedded servers in ``tmp``."""
+
+    def __init__(self, postgres: str, redis_url: str, tmp: Path) -> None:
+        self.admin_dsn, self.redis_url, self.tmp = postgres, redis_url, tmp
+        self.embedded: list = []
+        self.prefix = f"bench{uuid.uuid4().hex[:8]}"
+        self.db_name = f"nof0_bench_{uuid.uuid4().hex[:10]}"
+        self.dsn = ""
+        self.trades = 0
+
+    def __enter__(self) -> "BenchServers":
+        self.admin_dsn, self.redis_url, self.dsn, self.trades = seeded_database(
+            self.admin_dsn, self.redis_url, self.db_name, self.embedded, self.tmp)
+        return self
+
+    def serve(self, port: int) -> tuple[subprocess.Popen, Path, dict[str, str]]:
+        """``nof0 serve`` on ``port``, ready; returns the process, its manifest and its environment."""
+        manifest = write_config(self.tmp, self.prefix, port)
+        env = {**os.environ, "NOF0_POSTGRES_DSN": self.dsn, "NOF0_REDIS_URL": self.redis_url}
+        nof0 = Path(sys.executable).parent / "nof0"  # the console script of this venv
+        proc = subprocess.Popen([str(nof0), "--config", str(manifest), "serve"], env=env, cwd=self.tmp,
+                                stdout=subprocess.DEVNULL)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+        except BaseException:
+            stop_processes([proc])
+            raise
+        return proc, manifest, env
+
+    def __exit__(self, *exc: object) -> None:
+        remove_bench_data(self.admin_dsn, self.db_name, self.redis_url, self.prefix, self.embedded, self.tmp)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
@@ -307,101 +386,68 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="nof0b-", dir="/tmp"))
     tmp.chmod(0o755)  # nginx workers run as an unprivileged user when started by root
-    embedded = []
     procs: list[subprocess.Popen] = []
-    prefix = f"bench{uuid.uuid4().hex[:8]}"
-    admin_dsn, redis_url = args.postgres, args.redis
-    db_name = f"nof0_bench_{uuid.uuid4().hex[:10]}"
     try:
-        if not admin_dsn or not redis_url:
-            from nof0.embedded import EmbeddedPostgres, EmbeddedRedis
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR inside pgserver
-                if not admin_dsn:
-                    embedded.append(EmbeddedPostgres(tmp / "emb"))
-                    admin_dsn = embedded[-1].start()
-                if not redis_url:
-                    embedded.append(EmbeddedRedis(tmp / "emb"))
-                    redis_url = embedded[-1].start()
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{db_name}"')
-        dsn = with_database(admin_dsn, db_name)
-        migrate(dsn)
-        n = seed(dsn)
-
-        api_port, nginx_port = free_port(), free_port()
-        manifest = write_config(tmp, prefix, api_port)
-        env = {**os.environ, "NOF0_POSTGRES_DSN": dsn, "NOF0_REDIS_URL": redis_url}
-        nof0 = Path(sys.executable).parent / "nof0"  # the console script of this venv
-        procs.append(subprocess.Popen([str(nof0), "--config", str(manifest), "serve"],
-                                      env=env, cwd=tmp, stdout=subprocess.DEVNULL))
-        api = f"http://127.0.0.1:{api_port}"
-        wait_ready(f"{api}/readyz", procs[-1])
-
-        root = tmp / "static"
-        sizes = {}
-        for path in ENDPOINTS:
-            body = fetch(api + path)
-            sizes[path] = len(body)
-            (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
-            (root / path.lstrip("/")).write_bytes(body)
-        procs.append(start_nginx(root, nginx_port, tmp))
-        static = f"http://127.0.0.1:{nginx_port}"
-        wait_ready(f"{static}/api/leaderboard", procs[-1])
-        for path in ENDPOINTS:
-            assert fetch(static + path) == fetch(api + path), f"{path}: nginx and nof0 bytes differ"
-
-        print(f"wrk -t1 -c{args.connections} -d{args.duration}s x {args.rounds} alternating rounds (median),"
-              f" keep-alive, identity bodies; {n} trades loaded; {os.cpu_count()} CPUs;"
-              f" one nof0 serve process vs one nginx worker")
-        print(f"{'endpoint':<18}{'bytes':>8}  {'server':<7}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
-        ratios = {}
-        for path in ENDPOINTS:
-            runs: dict[str, list[dict[str, float]]] = {"nof0": [], "nginx": []}
-            for _ in range(args.rounds):  # alternate, so load from elsewhere hits both alike
-                runs["nof0"].append(run_wrk(api + path, args.duration, args.connections))
-                runs["nginx"].append(run_wrk(static + path, args.duration, args.connections))
-            results = {name: sorted(rs, key=lambda r: r["rps"])[len(rs) // 2] for name, rs in runs.items()}
-            for name, r in results.items():
-                print(f"{path:<18}{sizes[path]:>8}  {name:<7}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}")
-            ratios[path] = results["nof0"]["rps"] / results["nginx"]["rps"]
-
-        paced = measure_latency(args, api, manifest, env, tmp)
-        print(f"latency: {paced['rps']:.0f} req/s over the 8 endpoints ({args.rate_connections} connections) with an"
-              f" ingest of {args.ticks_per_s} ticks/s + {args.fills_per_s} fills/s running:"
-              f" p50 {paced['p50_ms']:.2f} ms, p99 {paced['p99_ms']:.2f} ms")
-
-        goals = [(f"{ratios['/api/leaderboard']:.2f} of nginx on /api/leaderboard", ">= 0.5",
-                  ratios["/api/leaderboard"] >= 0.5),
-                 (f"{ratios['/api/trades']:.2f} of nginx on /api/trades", ">= 0.8", ratios["/api/trades"] >= 0.8),
-                 (f"p99 {paced['p99_ms']:.2f} ms at {paced['rps']:.0f} req/s with an ingest running", "< 10 ms",
-                  paced["p99_ms"] < 10 and paced["rps"] >= 0.9 * args.rate)]
-        for path, ratio in ratios.items():
-            print(f"ratio nof0/nginx {path}: {ratio:.2f}")
-        for what, goal, met in goals:
-            print(f"goal {goal}: {what}: {'met' if met else 'missed'}")
-        return 0
+        with BenchServers(args.postgres, args.redis, tmp) as servers:
+            try:
+                return _run(args, servers, tmp, procs)
+            finally:
+                stop_processes(procs)  # before the database is dropped
     finally:
         stop_processes(procs)
-        if admin_dsn:
-            try:
-                with psycopg.connect(admin_dsn, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-            except psycopg.Error:
-                pass
-        if redis_url:
-            try:
-                client = redis.Redis.from_url(redis_url)
-                keys = list(client.scan_iter(match=f"{prefix}:*"))
-                if keys:
-                    client.delete(*keys)
-                client.close()
-            except redis.RedisError:
-                pass
-        for server in reversed(embedded):
-            server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, servers: BenchServers, tmp: Path, procs: list[subprocess.Popen]) -> int:
+    n = servers.trades
+    api_port, nginx_port = free_port(), free_port()
+    proc, manifest, env = servers.serve(api_port)
+    procs.append(proc)
+    api = f"http://127.0.0.1:{api_port}"
+
+    root = tmp / "static"
+    sizes = {}
+    for path in ENDPOINTS:
+        body = fetch(api + path)
+        sizes[path] = len(body)
+        (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (root / path.lstrip("/")).write_bytes(body)
+    procs.append(start_nginx(root, nginx_port, tmp))
+    static = f"http://127.0.0.1:{nginx_port}"
+    wait_ready(f"{static}/api/leaderboard", procs[-1])
+    for path in ENDPOINTS:
+        assert fetch(static + path) == fetch(api + path), f"{path}: nginx and nof0 bytes differ"
+
+    print(f"wrk -t1 -c{args.connections} -d{args.duration}s x {args.rounds} alternating rounds (median),"
+          f" keep-alive, identity bodies; {n} trades loaded; {os.cpu_count()} CPUs;"
+          f" one nof0 serve process vs one nginx worker")
+    print(f"{'endpoint':<18}{'bytes':>8}  {'server':<7}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    ratios = {}
+    for path in ENDPOINTS:
+        runs: dict[str, list[dict[str, float]]] = {"nof0": [], "nginx": []}
+        for _ in range(args.rounds):  # alternate, so load from elsewhere hits both alike
+            runs["nof0"].append(run_wrk(api + path, args.duration, args.connections))
+            runs["nginx"].append(run_wrk(static + path, args.duration, args.connections))
+        results = {name: sorted(rs, key=lambda r: r["rps"])[len(rs) // 2] for name, rs in runs.items()}
+        for name, r in results.items():
+            print(f"{path:<18}{sizes[path]:>8}  {name:<7}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}")
+        ratios[path] = results["nof0"]["rps"] / results["nginx"]["rps"]
+
+    paced = measure_latency(args, api, manifest, env, tmp)
+    print(f"latency: {paced['rps']:.0f} req/s over the 8 endpoints ({args.rate_connections} connections) with an"
+          f" ingest of {args.ticks_per_s} ticks/s + {args.fills_per_s} fills/s running:"
+          f" p50 {paced['p50_ms']:.2f} ms, p99 {paced['p99_ms']:.2f} ms")
+
+    goals = [(f"{ratios['/api/leaderboard']:.2f} of nginx on /api/leaderboard", ">= 0.5",
+              ratios["/api/leaderboard"] >= 0.5),
+             (f"{ratios['/api/trades']:.2f} of nginx on /api/trades", ">= 0.8", ratios["/api/trades"] >= 0.8),
+             (f"p99 {paced['p99_ms']:.2f} ms at {paced['rps']:.0f} req/s with an ingest running", "< 10 ms",
+              paced["p99_ms"] < 10 and paced["rps"] >= 0.9 * args.rate)]
+    for path, ratio in ratios.items():
+        print(f"ratio nof0/nginx {path}: {ratio:.2f}")
+    for what, goal, met in goals:
+        print(f"goal {goal}: {what}: {'met' if met else 'missed'}")
+    return 0
 
 
 if __name__ == "__main__":

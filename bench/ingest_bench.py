@@ -157,6 +157,9 @@ def main() -> int:
         ]
         for label, rate, unit, ratio in rows:
             print(f"  {label:<48} {rate:>12,.0f} {unit:<7}" + (f"  ratio to COPY {ratio:.3f}" if ratio else ""))
+        for what, ratio, goal in (("ticks", copy_ticks / pipe_ticks, 0.5), ("fills", copy_fills / pipe_fills, 0.15)):
+            print(f"goal {what} through the pipeline >= {goal} of raw binary COPY: {ratio:.3f}:"
+                  f" {'met' if ratio >= goal else 'missed'}")
         return 0
     finally:
         if scratch:

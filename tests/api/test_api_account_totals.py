@@ -147,3 +147,19 @@ def test_derived_variants_are_bounded_by_bytes():
     assert cache.held_bytes <= 25_000
     again = cache.get(base, 9, lambda body: {"other": True})  # the newest variant is still held
     assert b"other" not in again.body
+
+
+def test_variants_of_an_older_version_are_dropped_when_a_newer_one_is_derived_from():
+    from nof0.api.derived import DerivedPayloads
+    from nof0.api.payload import Payload
+
+    cache = DerivedPayloads(gzip_min=1024)
+    old = Payload.encode({"accountTotals": [1, 2, 3]}, gzip_min=1024, now_ms=1)
+    new = Payload.encode({"accountTotals": [4, 5, 6]}, gzip_min=1024, now_ms=2)
+    for n in (1, 2):
+        cache.get(old, ("limit", n), lambda body, n=n: body["accountTotals"][:n])
+    other = cache.get(old, ("marker", 0), lambda body: body)
+    held = cache.held_bytes
+    cache.get(new, ("limit", 1), lambda body: body["accountTotals"][:1])
+    assert len(cache._lru) == 2 and cache.held_bytes < held  # old limits gone, the other kind kept
+    assert cache.get(old, ("marker", 0), lambda body: {"rebuilt": True}) is other

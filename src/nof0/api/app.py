@@ -28,6 +28,7 @@ from nof0.api.fast import FastPath
 from nof0.api.responses import as_api_error, error_response, json_response
 from nof0.api.spec import ALL_SPECS
 from nof0.api.state import ApiState
+from nof0.api.stream import StreamEndpoint
 from nof0.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -62,6 +63,10 @@ class ArenaApp(Starlette):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self._front(scope, receive, send)
 
+    def close_streams(self) -> None:
+        """End the open ``/api/stream`` responses (the server is stopping)."""
+        self.state.api.stream.close()
+
 
 def create_app(rt: Runtime) -> Starlette:
     state = ApiState(rt)
@@ -75,6 +80,7 @@ def create_app(rt: Runtime) -> Starlette:
         Route("/readyz", routes.readyz, methods=["GET"]),
         Route("/openapi.json", routes.openapi_json, methods=["GET"]),
         Route("/metrics", routes.metrics, methods=["GET"]),
+        Route("/api/stream", StreamEndpoint(state.stream), methods=["GET"], name="stream"),
         *dashboard_routes(),
     ]
     return ArenaApp(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import AsyncIterator, Iterable
+from typing import AsyncIterator, Callable, Iterable
 
 from redis.exceptions import RedisError
 
@@ -79,6 +79,8 @@ class ChangeListener:
         self._stop = asyncio.Event()
         self._closed = False
         self._failing = False
+        # called with each read's entries once their responses are dropped (the SSE hub, stream.py)
+        self.subscribers: list[Callable[[list[tuple[str, Change]]], None]] = []
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator["ChangeListener"]:
@@ -116,6 +118,8 @@ class ChangeListener:
         if stale:
             await invalidate_api_payloads(self.rt, stale)  # best effort: logs and counts a Redis error
             self.read_path.forget(stale)
+        for deliver in self.subscribers:
+            deliver(entries)
         await self._advance(entries[-1][0])
 
     async def _advance(self, entry_id: str) -> None:

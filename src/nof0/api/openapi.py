@@ -161,6 +161,15 @@ def openapi_document() -> dict[str, Any]:
                     required=["model_id"])}})),
             "/api/traders": _get("Each model's trader status (not a nof1 endpoint; docs/api.md)", _with_time(
                 {"traders": {"type": "array", "items": _TRADER}})),
+            "/api/stream": {"get": {
+                "summary": "Committed changes as Server-Sent Events (docs/api.md): event change "
+                           "{kind, models, symbols, data}, id = the changes stream entry id; hello on connect, "
+                           "reset when the changes after Last-Event-ID are gone",
+                "parameters": [{"name": "Last-Event-ID", "in": "header", "required": False, "schema": _STR,
+                                "description": "resume after this event id"}],
+                "responses": {"200": {"description": "an event stream", "content": {"text/event-stream": {}}},
+                              "503": {"description": "Redis unreachable: poll the endpoints instead",
+                                      "content": {"application/json": {"schema": _ERROR}}}}}},
             "/healthz": {"get": {"summary": "The process answers", "responses": {"200": {"description": "alive"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics (docs/metrics.md)", "responses": {
                 "200": {"description": "text exposition format", "content": {"text/plain": {}}}}}},

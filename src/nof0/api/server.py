@@ -62,6 +62,9 @@ async def serve_api(rt: Runtime, stop: asyncio.Event, *, host: str | None = None
             if started is not None:
                 started.set()
         await stop.wait()
+        close_streams = getattr(app, "close_streams", None)
+        if close_streams is not None:
+            close_streams()  # open /api/stream responses end, or the shutdown would wait for them
         server.should_exit = True
 
     watcher = asyncio.create_task(watch())

@@ -13,6 +13,7 @@ from nof0.api.sources import ALL_VARIANT, Source
 from nof0.api.sources.db import DbSource
 from nof0.api.sources.file import FileSource
 from nof0.api.spec import ALL_SPECS, SPECS
+from nof0.api.stream import StreamHub
 from nof0.config import ConfigError
 from nof0.runtime import Runtime
 
@@ -43,6 +44,8 @@ class ApiState:
         gzip_min = rt.config.root.api.gzip_min_bytes
         self.read_path = ReadPath(rt)
         self.listener = ChangeListener(rt, self.read_path)  # runs for the app's lifespan
+        self.stream = StreamHub(rt)  # /api/stream's clients, fed by the listener
+        self.listener.subscribers.append(self.stream.publish)
         self.sources = build_sources(rt, self.read_path)
         self.derived = DerivedPayloads(gzip_min=gzip_min)
         self.openapi = Payload.encode(openapi_document(), gzip_min=gzip_min, now_ms=rt.clock.now_ms())

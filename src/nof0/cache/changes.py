@@ -29,7 +29,7 @@ from nof0.obs.logging import get_logger
 if TYPE_CHECKING:  # the cache layer sits below the composition root; only the type is needed here
     from nof0.runtime import Runtime
 
-__all__ = ["Change", "announce", "read_changes", "latest_change_id", "JOB_KINDS", "MALFORMED"]
+__all__ = ["Change", "announce", "read_changes", "latest_change_id", "oldest_change_id", "JOB_KINDS", "MALFORMED"]
 
 log = get_logger("nof0.cache.changes")
 
@@ -113,4 +113,14 @@ async def latest_change_id(redis: Redis, keys: Keyspace) -> str:
     if not newest:
         return "0-0"
     entry_id = newest[0][0]
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+async def oldest_change_id(redis: Redis, keys: Keyspace) -> str | None:
+    """The id of the oldest entry still held (the cap trims older ones), or None when there is none: a
+    reader whose last id is older may have missed entries."""
+    oldest: Any = await redis.xrange(keys.changes_stream().name, count=1)
+    if not oldest:
+        return None
+    entry_id = oldest[0][0]
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

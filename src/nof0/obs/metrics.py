@@ -57,6 +57,11 @@ class Metrics:
         self.job_last_success = Gauge(
             "nof0_job_last_success_timestamp", "Unix time of each job's last success", ["job"], registry=r
         )
+        self.stream_clients = Gauge("nof0_stream_clients", "Clients connected to /api/stream", registry=r)
+        self.stream_dropped = Counter(
+            "nof0_stream_dropped_total", "/api/stream clients dropped for reading slower than changes arrive",
+            registry=r,
+        )
         self.analytics_models = Counter(
             "nof0_analytics_models_total", "Models per analytics run by outcome (computed, skipped_locked, failed)",
             ["outcome"], registry=r,

@@ -40,7 +40,7 @@ const STREAM_RETRY_MS = 15000; // after the server refused the stream
 const TRADES_SHOWN = 40;
 const CYCLES_SHOWN = 30;
 const SUMMARY_CHARS = 600;
-const PALETTE = ["#58a6ff", "#f78166", "#3fb950", "#d29922", "#bc8cff", "#39c5cf", "#ff7b72", "#e3b341",
+const PALETTE = ["#58a6ff", "#f78166", "#3fb950", "#d29922", "#bc8cff", "#39c5cf", "#ec6cb9", "#c9d1d9",
   "#a5d6ff", "#7ee787", "#ffa657", "#f2cc60", "#d2a8ff", "#56d4dd", "#ffb4a2"];
 
 const state = {
@@ -317,7 +317,7 @@ function cycles() {
         reply: item.llm_response !== undefined && typeof item.llm_response !== "string" ? null : textOf(item.llm_response),
       });
     }
-    if (Array.isArray(item.messages)) {
+    if (!isCycle && Array.isArray(item.messages)) { // a cycle item's messages are that cycle: shown once
       let prompt = "", system = "";
       item.messages.forEach((msg, i) => {
         if (!msg || typeof msg !== "object") return;
@@ -377,14 +377,12 @@ function renderChat() {
 
 // ------------------------------------------------------------------------------------ traders
 function budgetText(budget) {
-  if (budget === null || budget === undefined) return "–";
-  if (typeof budget === "number") return money(budget);
-  if (typeof budget === "object") {
-    const used = num(budget.used_usd ?? budget.used), limit = num(budget.limit_usd ?? budget.limit);
-    if (used !== null && limit !== null) return `${money(used)} / ${money(limit)}`;
-    if (used !== null) return money(used);
-  }
-  return "–";
+  if (!budget || typeof budget !== "object") return "–";
+  const usd = num(budget.cost_usd_today), limitUsd = num(budget.daily_budget_usd);
+  const tokens = num(budget.tokens_today), limitTokens = num(budget.daily_budget_tokens);
+  if (limitUsd) return `${money(usd ?? 0)} / ${money(limitUsd)}`; // 0: no limit
+  if (limitTokens) return `${(tokens ?? 0).toLocaleString("en-US")} / ${limitTokens.toLocaleString("en-US")} tok`;
+  return usd !== null ? money(usd) : "–";
 }
 
 function renderTraders() {

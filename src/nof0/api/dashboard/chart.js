@@ -21,10 +21,11 @@ function ticks(lo, hi, count) {
 }
 
 const DAY_MIN = 1440;
-const TIME_STEPS = [5, 15, 30, 60, 120, 360, 720, DAY_MIN, 2 * DAY_MIN, 7 * DAY_MIN, 14 * DAY_MIN, 30 * DAY_MIN,
+const TIME_STEPS = [1 / 60, 5 / 60, 15 / 60, 0.5, 1, 5, 15, 30, 60, 120, 360, 720, DAY_MIN, 2 * DAY_MIN, 7 * DAY_MIN, 14 * DAY_MIN, 30 * DAY_MIN,
   91 * DAY_MIN, 182 * DAY_MIN, 365 * DAY_MIN].map((m) => m * 60 * 1000);
 const dayFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
 const hourFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const secondFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 const tipFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 
 function timeTicks(lo, hi, count) {
@@ -132,7 +133,8 @@ export class EquityChart {
     for (const t of tt.ticks) {
       const d = new Date(t);
       const midnight = d.getHours() === 0 && d.getMinutes() === 0;
-      const text = tt.step >= 24 * HOUR || (midnight && tt.step >= HOUR) ? dayFmt.format(d) : hourFmt.format(d);
+      const text = tt.step >= 24 * HOUR || (midnight && tt.step >= HOUR) ? dayFmt.format(d)
+        : tt.step < 60 * 1000 ? secondFmt.format(d) : hourFmt.format(d);
       axis.append(svg("text", { x: X(t), y: height - 6, "text-anchor": "middle", text }));
     }
     if (baseline !== null && baseline >= y0 && baseline <= y1) {
