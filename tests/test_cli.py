@@ -57,16 +57,21 @@ def test_everything_the_process_logs_is_one_json_format(pg_dsn, test_servers, re
     proc = subprocess.Popen(
         [sys.executable, "-c", "from nof0.cli import main; raise SystemExit(main())", "--config", str(manifest),
          "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert proc.stderr is not None
+    lines: list[str] = []
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # printed once the API listens
-        assert line.startswith("nof0 API on"), line + (proc.stderr.read() if proc.poll() is not None else "")
+        for line in proc.stderr:  # until the API says it listens (its own log line: an event, not a sleep)
+            lines.append(line)
+            if '"api listening"' in line:
+                break
+        assert any('"api listening"' in x for x in lines), "".join(lines)
         assert httpx.get(f"http://127.0.0.1:{port}/api/crypto-prices").status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    lines = [x for x in err.splitlines() if x.strip()]
+        lines += proc.stderr.read().splitlines(keepends=True)  # the same reader: nothing buffered is lost
+        proc.wait(timeout=30)
+    lines = [x for x in lines if x.strip()]
     assert lines, "nothing logged"
     records = []
     for x in lines:

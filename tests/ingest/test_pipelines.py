@@ -97,6 +97,20 @@ async def test_ticks_rows_latest_and_keys(rt, redis_sync):
     assert json.loads(redis_sync.get(key.name))["price"] == 101.0
 
 
+async def test_a_batch_overlapping_stored_ticks_stores_only_the_new_ones(rt):
+    """A replay that goes on past where it stopped: one tick per natural key (the greatest price), the
+    stored ones counted as duplicates, the latest price moved by the new ones only."""
+    await ingest(rt, *REGISTER)
+    first = await ingest(rt, f.tick("BTC", 100.0, 0), f.tick("BTC", 102.0, 1), f.tick("BTC", 101.0, 1))
+    assert (first.accepted, first.duplicates) == (2, 1)  # one tick per key: the greatest price
+    overlap = await ingest(rt, f.tick("BTC", 100.0, 0), f.tick("BTC", 103.0, 2), f.tick("ETH", 4000.0, 2))
+    assert (overlap.accepted, overlap.duplicates) == (2, 1)
+    stored = {(r["ts_ms"] - T0, r["symbol"]): r["price"] for r in await rows(rt, "SELECT * FROM price_ticks")}
+    assert stored == {(0, "BTC"): 100.0, (1, "BTC"): 102.0, (2, "BTC"): 103.0, (2, "ETH"): 4000.0}
+    latest = {r["symbol"]: (r["price"], r["ts_ms"] - T0) for r in await rows(rt, "SELECT * FROM price_latest")}
+    assert latest == {"BTC": (103.0, 2), "ETH": (4000.0, 2)}
+
+
 # ------------------------------------------------------------------------------------- market metadata
 
 async def test_market_meta_registers_symbols_and_publishes(rt, redis_sync):
