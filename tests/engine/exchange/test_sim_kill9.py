@@ -82,7 +82,12 @@ def _interrupted(dsn: str, redis_url: str, prefix: str, seed: int) -> tuple[dict
                 if line.startswith("ack ") and len(_acks(lines)) >= wanted:
                     proc.send_signal(signal.SIGKILL)
                     break
-        out, err = proc.communicate(timeout=180)
+            # communicate() reads the pipe's descriptor and never sees the lines the line reader has
+            # already buffered (an ack lost that way looked like a lost order): finish through the reader
+            out, err = proc.stdout.read(), proc.stderr.read()
+            proc.wait(timeout=180)
+        else:
+            out, err = proc.communicate(timeout=180)
         lines += out.splitlines(keepends=True)
         new = _acks(lines)
         acked.update(new)
