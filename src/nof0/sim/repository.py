@@ -14,7 +14,7 @@ from psycopg import AsyncConnection
 from nof0.db.arrays import unnest_params, upsert_sql
 
 __all__ = ["upsert_orders", "upsert_balances", "list_recent_orders", "list_balances", "list_open_orders",
-           "list_cloid_orders", "get_max_oid", "ORDER_TYPES", "BALANCE_TYPES"]
+           "list_cloid_orders", "get_max_oid", "lock_paper_account", "ORDER_TYPES", "BALANCE_TYPES"]
 
 ORDER_TYPES = {
     "trader_id": "text", "oid": "bigint", "symbol": "text", "side": "text", "order_type": "text", "price": "float8",
@@ -94,3 +94,11 @@ async def get_max_oid(conn: AsyncConnection, trader_id: str) -> int:
     cur = await conn.execute("SELECT coalesce(max(oid), 0) AS m FROM sim_orders WHERE trader_id = %s", (trader_id,))
     row = await cur.fetchone()
     return int(row["m"]) if row else 0
+
+
+async def lock_paper_account(conn: AsyncConnection, trader_id: str, *, wait_s: float) -> None:
+    """Take the session-level advisory lock that makes ``conn``'s process the one owner of a trader's paper
+    account (held until the connection closes). Waits at most ``wait_s`` (a killed owner's connection takes
+    a moment to be noticed by the server), then raises ``psycopg.errors.LockNotAvailable``."""
+    await conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(wait_s * 1000)}ms",))
+    await conn.execute("SELECT pg_advisory_lock(hashtextextended('nof0.sim:' || %s, 0))", (trader_id,))

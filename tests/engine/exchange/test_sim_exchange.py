@@ -199,12 +199,12 @@ async def test_a_second_process_cannot_take_a_trader_it_does_not_own(clocked):
     await ex.place_order(TRADER, OrderRequest("ETH", "buy", 0.1))
     import nof0.engine.exchange.sim.exchange as mod
 
-    mod._LOCK_WAIT, saved = "100ms", mod._LOCK_WAIT
+    mod._LOCK_WAIT_S, saved = 0.1, mod._LOCK_WAIT_S
     try:
         with pytest.raises(ExchangeError, match="in use by another process"):
             await other.account(TRADER)
     finally:
-        mod._LOCK_WAIT = saved
+        mod._LOCK_WAIT_S = saved
         await other.close()
         await ex.close()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from abc import ABC, abstractmethod
 from typing import Any
 
 from nof0.config import parse_duration
@@ -18,7 +19,7 @@ class StrategyError(ValueError):
     """A strategy name or parameter is wrong (names the parameter and the value)."""
 
 
-class Strategy:
+class Strategy(ABC):
     name = "base"
     # parameter -> default; a trader's strategy_params may override any of them
     defaults: dict[str, Any] = {"leverage": 3.0, "stop_atr": 2.0, "size_pct": 90.0, "max_hold": "0s",
@@ -42,12 +43,13 @@ class Strategy:
             raise StrategyError(f"strategy {self.name}: series must be intraday or longterm")
 
     # ------------------------------------------------------------------ to override
+    @abstractmethod
     def entry_signal(self, view: SymbolView) -> tuple[str | None, float, str]:
         """(``buy_to_enter`` | ``sell_to_enter`` | None, strength 0..1, why)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def exit_signal(self, view: SymbolView, position: PositionView) -> tuple[bool, str]:
-        raise NotImplementedError
+        """(leave the position, why)."""
 
     # ------------------------------------------------------------------ the reply
     def decide(self, ctx: DecisionContext) -> str:

@@ -40,6 +40,7 @@ from nof0.engine.market.state import MarketState
 from nof0.kernel.events import SAFE_ID, SymbolEvent
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
+from nof0.sim.repository import lock_paper_account
 
 __all__ = ["SimExchange"]
 
@@ -47,7 +48,7 @@ log = get_logger("nof0.engine.exchange.sim")
 
 _ID = re.compile(SAFE_ID)
 _STATUS = {"filled": "filled", "open": "resting", "canceled": "canceled", "rejected": "rejected"}
-_LOCK_WAIT = "15s"  # a killed owner's connection takes a moment to be noticed by the server
+_LOCK_WAIT_S = 15.0  # a killed owner's connection takes a moment to be noticed by the server
 
 
 @dataclass
@@ -290,10 +291,10 @@ class SimExchange:
         if trader_id in self._traders:
             return  # a reload of an account this process owns already
         if self._owner is None or self._owner.closed:
+            # a connection of its own, outside the pool: the account locks live as long as it does
             self._owner = await psycopg.AsyncConnection.connect(self.rt.servers.postgres_dsn, autocommit=True)
-            await self._owner.execute(f"SET lock_timeout = '{_LOCK_WAIT}'")
         try:
-            await self._owner.execute("SELECT pg_advisory_lock(hashtextextended('nof0.sim:' || %s, 0))", (trader_id,))
+            await lock_paper_account(self._owner, trader_id, wait_s=_LOCK_WAIT_S)
         except psycopg.errors.LockNotAvailable:
             raise ExchangeError(f"sim {self.name}: trader {trader_id!r}'s paper account is in use by another process"
                                 " (stop it, or place the order there)") from None
