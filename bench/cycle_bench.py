@@ -22,26 +22,18 @@ import argparse
 import asyncio
 import dataclasses
 import math
-import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import uuid
-import warnings
 from pathlib import Path
 
-import psycopg
-import redis
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from nof0.config import RiskParams, TraderConfig, load_config  # noqa: E402
-from nof0.db.dsn import with_database  # noqa: E402
-from nof0.db.migrate import migrate  # noqa: E402
+from scratch import scratch_servers  # noqa: E402
+from nof0.config import RiskParams, TraderConfig  # noqa: E402
 from nof0.engine.exchange.sim.exchange import SimExchange  # noqa: E402
 from nof0.engine.market.provider import AssetContext, AssetInfo, Candle, MarketSnapshot  # noqa: E402
 from nof0.engine.market.state import MarketState  # noqa: E402
@@ -49,7 +41,7 @@ from nof0.engine.traders.manager import Manager  # noqa: E402
 from nof0.ingest.service import IngestService  # noqa: E402
 from nof0.kernel.clock import FixedClock  # noqa: E402
 from nof0.kernel.events import SymbolEvent  # noqa: E402
-from nof0.runtime import Servers, open_runtime, resolve_servers  # noqa: E402
+from nof0.runtime import Servers, open_runtime  # noqa: E402
 
 SYMBOLS = {"BTC": 111_000.0, "ETH": 3_900.0, "SOL": 190.0, "BNB": 1_100.0, "DOGE": 0.195, "XRP": 2.6}
 T0 = 1_761_400_800_000
@@ -144,35 +136,12 @@ def main() -> int:
     p.add_argument("--ticks", type=int, default=8, help="decision intervals simulated per run")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
-    external = bool(os.environ.get("NOF0_POSTGRES_DSN")) and bool(os.environ.get("NOF0_REDIS_URL"))
-    tmp = Path(tempfile.mkdtemp(prefix="nof0b-", dir="/tmp"))
-    env = dict(os.environ)
-    if not external:
-        env.pop("NOF0_POSTGRES_DSN", None)
-        env.pop("NOF0_REDIS_URL", None)
-        env["NOF0_DATA_DIR"] = str(tmp)
-    config = load_config(REPO / "etc" / "nof0.yaml", env=env)
-    config.root.redis.prefix = f"bench{uuid.uuid4().hex[:8]}"
-    config.root.log.level = "warning"
     from nof0.obs.logging import configure_logging
 
     configure_logging("error", True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        servers = resolve_servers(config)
-    scratch = None
-    admin_dsn = servers.postgres_dsn
-    try:
-        dsn = servers.postgres_dsn
-        if external:
-            scratch = f"nof0_bench_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{scratch}"')
-            dsn = with_database(dsn, scratch)
-            servers = Servers(dsn, servers.redis_url)
-        migrate(dsn)
-        where = "machine servers" if external else "embedded servers"
-        print(f"nof0 decision cycle benchmark on {where}: {args.ticks} intervals of {INTERVAL_S} s (simulated),"
+    with scratch_servers() as scratch:
+        config, servers = scratch.config, scratch.servers
+        print(f"nof0 decision cycle benchmark on {scratch.where}: {args.ticks} intervals of {INTERVAL_S} s (simulated),"
               " built-in strategies, 6 symbols")
         print(f"  {'traders':>7} {'cycles':>7} {'fills':>6} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}"
               f" {'tick s: first':>13} {'median':>6} {'max':>6} {'on time':>8} {'strategy alone ms':>18} {'ratio p50':>9}")
@@ -183,17 +152,6 @@ def main() -> int:
                   f" {r['first_tick_s']:>13.2f} {r['tick_p50_s']:>6.2f} {r['tick_max_s']:>6.2f} {on_time:>8} {r['baseline_ms']:>18.3f} {r['p50'] / r['baseline_ms']:>9.1f}",
                   flush=True)
         return 0
-    finally:
-        if scratch:
-            with psycopg.connect(admin_dsn, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        client = redis.Redis.from_url(servers.redis_url)
-        for key in client.scan_iter(match=f"{config.root.redis.prefix}:*", count=1000):
-            client.delete(key)
-        client.close()
-        servers.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -31,24 +31,16 @@ import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
-import uuid
-import warnings
 from pathlib import Path
 
-import psycopg
-import redis
 import redis.asyncio as aioredis
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
 
-from nof0.config import load_config  # noqa: E402
-from nof0.db.dsn import with_database  # noqa: E402
-from nof0.db.migrate import migrate  # noqa: E402
-from nof0.runtime import resolve_servers  # noqa: E402
+from scratch import scratch_servers  # noqa: E402
 from tests.fakes.hyperliquid_market import FakeHyperliquid  # noqa: E402
 
 OTHERS = {"ETH": "3929.85", "SOL": "193.235", "BNB": "1117.95", "DOGE": "0.195255", "XRP": "2.60815"}
@@ -189,43 +181,12 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=5.0, help="how long to send at that rate")
     args = p.parse_args()
 
-    external = bool(os.environ.get("NOF0_POSTGRES_DSN")) and bool(os.environ.get("NOF0_REDIS_URL"))
-    tmp = Path(tempfile.mkdtemp(prefix="nof0b-", dir="/tmp"))
-    env = dict(os.environ)
-    if not external:
-        env.pop("NOF0_POSTGRES_DSN", None)
-        env.pop("NOF0_REDIS_URL", None)
-        env["NOF0_DATA_DIR"] = str(tmp / "data")
-    config = load_config(REPO / "etc" / "nof0.yaml", env=env)
-    prefix = f"bench{uuid.uuid4().hex[:8]}"
-    etc = tmp / "etc"
-    shutil.copytree(REPO / "etc", etc)
-    manifest = etc / "nof0.yaml"
-    manifest.write_text(manifest.read_text().replace("prefix: nof0", f"prefix: {prefix}"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        servers = resolve_servers(config)
-    scratch = None
-    admin_dsn = dsn = servers.postgres_dsn
-    try:
-        if external:
-            scratch = f"nof0_bench_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(admin_dsn, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{scratch}"')
-            dsn = with_database(admin_dsn, scratch)
-        migrate(dsn)
-        return asyncio.run(bench(args, dsn, servers.redis_url, prefix, etc))
-    finally:
-        if scratch:
-            with psycopg.connect(admin_dsn, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        client = redis.Redis.from_url(servers.redis_url)
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            client.delete(key)
-        client.close()
-        servers.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-
+    with scratch_servers() as run:
+        etc = run.tmp / "etc"
+        shutil.copytree(REPO / "etc", etc)
+        manifest = etc / "nof0.yaml"
+        manifest.write_text(manifest.read_text().replace("prefix: nof0", f"prefix: {run.prefix}"))
+        return asyncio.run(bench(args, run.dsn, run.servers.redis_url, run.prefix, etc))
 
 if __name__ == "__main__":
     sys.exit(main())

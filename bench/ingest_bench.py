@@ -19,27 +19,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import shutil
 import sys
-import tempfile
 import time
-import uuid
-import warnings
 from pathlib import Path
 
 import psycopg
-import redis
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from nof0.config import load_config  # noqa: E402
-from nof0.db.dsn import with_database  # noqa: E402
-from nof0.db.migrate import migrate  # noqa: E402
+from scratch import scratch_servers  # noqa: E402
 from nof0.ingest.service import IngestService  # noqa: E402
-from nof0.runtime import Servers, open_runtime, resolve_servers  # noqa: E402
+from nof0.runtime import Servers, open_runtime  # noqa: E402
 
 SYMBOLS = ["BTC", "ETH", "SOL", "BNB", "DOGE", "XRP"]
 MODELS = ["gpt-5", "claude-sonnet-4-5", "grok-4", "qwen3-max", "deepseek-chat-v3.1"]
@@ -109,30 +101,8 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
 
-    external = bool(os.environ.get("NOF0_POSTGRES_DSN")) and bool(os.environ.get("NOF0_REDIS_URL"))
-    tmp = Path(tempfile.mkdtemp(prefix="nof0b-", dir="/tmp"))
-    env = dict(os.environ)
-    if not external:
-        env.pop("NOF0_POSTGRES_DSN", None)
-        env.pop("NOF0_REDIS_URL", None)
-        env["NOF0_DATA_DIR"] = str(tmp)
-    config = load_config(REPO / "etc" / "nof0.yaml", env=env)
-    config.root.redis.prefix = f"bench{uuid.uuid4().hex[:8]}"
-    config.root.log.level = "warning"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        servers = resolve_servers(config)
-    scratch = None
-    admin_dsn = servers.postgres_dsn
-    try:
-        dsn = servers.postgres_dsn
-        if external:  # a scratch database: the bench truncates tables
-            scratch = f"nof0_bench_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{scratch}"')
-            dsn = with_database(dsn, scratch)
-            servers = Servers(dsn, servers.redis_url)
-        migrate(dsn)
+    with scratch_servers() as run:
+        config, servers, dsn = run.config, run.servers, run.dsn
         rng = random.Random(args.seed)
         ticks, tick_rows = tick_lines(args.ticks, rng)
         fills, fill_rows = fill_lines(args.fills, rng)
@@ -146,8 +116,7 @@ def main() -> int:
                               ["text", "int8", "int8", "text", "text", "float8", "float8", "float8", "int8"], fill_rows)
         pipe_fills = asyncio.run(through_pipeline(config, servers, fills, registrations))
 
-        where = "machine servers" if external else "embedded servers"
-        print(f"nof0 ingest benchmark on {where}: {args.ticks} ticks, {args.fills} fills, "
+        print(f"nof0 ingest benchmark on {run.where}: {args.ticks} ticks, {args.fills} fills, "
               f"batch {config.root.ingest.tick_batch_size}")
         rows = [
             ("raw binary COPY of the ticks into price_ticks", args.ticks / copy_ticks, "rows/s", None),
@@ -161,17 +130,6 @@ def main() -> int:
             print(f"goal {what} through the pipeline >= {goal} of raw binary COPY: {ratio:.3f}:"
                   f" {'met' if ratio >= goal else 'missed'}")
         return 0
-    finally:
-        if scratch:
-            with psycopg.connect(admin_dsn, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        client = redis.Redis.from_url(servers.redis_url)
-        for key in client.scan_iter(match=f"{config.root.redis.prefix}:*", count=1000):
-            client.delete(key)
-        client.close()
-        servers.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-
 
 if __name__ == "__main__":
     sys.exit(main())

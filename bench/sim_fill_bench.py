@@ -20,31 +20,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import sys
-import tempfile
 import time
-import uuid
-import warnings
 from pathlib import Path
 
-import psycopg
-import redis
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from nof0.config import load_config  # noqa: E402
-from nof0.db.dsn import with_database  # noqa: E402
-from nof0.db.migrate import migrate  # noqa: E402
+from scratch import scratch_servers  # noqa: E402
 from nof0.engine.exchange.provider import OrderRequest  # noqa: E402
 from nof0.engine.exchange.sim.exchange import SimExchange  # noqa: E402
 from nof0.engine.market.provider import AssetContext, AssetInfo, MarketSnapshot, Mids  # noqa: E402
 from nof0.engine.market.state import MarketState  # noqa: E402
 from nof0.ingest.service import IngestService  # noqa: E402
 from nof0.kernel.events import Fill, ModelEvent, SymbolEvent  # noqa: E402
-from nof0.runtime import Servers, open_runtime, resolve_servers  # noqa: E402
+from nof0.runtime import Servers, open_runtime  # noqa: E402
 from nof0.trades import repository as trades_repo  # noqa: E402
 
 T0 = 1_761_400_000_000
@@ -118,37 +109,14 @@ def main() -> int:
     p.add_argument("--traders", type=int, default=5)
     args = p.parse_args()
 
-    external = bool(os.environ.get("NOF0_POSTGRES_DSN")) and bool(os.environ.get("NOF0_REDIS_URL"))
-    tmp = Path(tempfile.mkdtemp(prefix="nof0b-", dir="/tmp"))
-    env = dict(os.environ)
-    if not external:
-        env.pop("NOF0_POSTGRES_DSN", None)
-        env.pop("NOF0_REDIS_URL", None)
-        env["NOF0_DATA_DIR"] = str(tmp)
-    config = load_config(REPO / "etc" / "nof0.yaml", env=env)
-    config.root.redis.prefix = f"bench{uuid.uuid4().hex[:8]}"
-    config.root.log.level = "warning"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        servers = resolve_servers(config)
-    scratch = None
-    admin_dsn = servers.postgres_dsn
-    try:
-        dsn = servers.postgres_dsn
-        if external:
-            scratch = f"nof0_bench_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{scratch}"')
-            dsn = with_database(dsn, scratch)
-            servers = Servers(dsn, servers.redis_url)
-        migrate(dsn)
+    with scratch_servers() as run:
+        config, servers = run.config, run.servers
         alone = [f"bench_a{i}" for i in range(args.traders)]
         together = [f"bench_t{i}" for i in range(args.traders)]
         alone_s, alone_fills = asyncio.run(whole_path(config, servers, args.orders, alone, together=False))
         together_s, fills = asyncio.run(whole_path(config, servers, args.orders, together, together=True))
         pipe_s = asyncio.run(pipeline_alone(config, servers, fills))
-        where = "machine servers" if external else "embedded servers"
-        print(f"nof0 sim fill benchmark on {where}: {len(fills)} market orders of {args.traders} traders, "
+        print(f"nof0 sim fill benchmark on {run.where}: {len(fills)} market orders of {args.traders} traders, "
               f"one fill each")
         pipe_rate = len(fills) / pipe_s
         print(f"  {'fill pipeline alone (IngestService, batched)':<52} {pipe_rate:>10,.0f} fills/s")
@@ -158,17 +126,6 @@ def main() -> int:
             print(f"  {label:<52} {rate:>10,.0f} fills/s  ratio to the pipeline alone {rate / pipe_rate:.3f}"
                   f"  ({1000 * secs / n:.2f} ms per acknowledged order)")
         return 0
-    finally:
-        if scratch:
-            with psycopg.connect(admin_dsn, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        client = redis.Redis.from_url(servers.redis_url)
-        for key in client.scan_iter(match=f"{config.root.redis.prefix}:*", count=1000):
-            client.delete(key)
-        client.close()
-        servers.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-
 
 if __name__ == "__main__":
     sys.exit(main())
