@@ -21,6 +21,7 @@ from nof0.engine.runner import Engine, run_engine
 from nof0.jobs.scheduler import Scheduler
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
+from nof0.trades.outbox import run_publisher
 
 __all__ = ["run_service", "ROLES"]
 
@@ -58,6 +59,7 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
                     tg.create_task(serve_api(rt, stop, host=host, port=port, started=api_started, app=app))
                 if runs_engine:
                     tg.create_task(run_engine(engine, stop))  # feeds, exchanges, traders (engine.md)
+                    tg.create_task(run_publisher(rt, stop))  # the trades stream's outbox: at start, then retries
         except* ApiStartError as group:
             failed.extend(group.exceptions)
     for exc in failed:

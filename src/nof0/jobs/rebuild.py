@@ -35,6 +35,7 @@ from nof0.runtime import Runtime
 from nof0.sim.cache import publish_balances, publish_orders
 from nof0.traders.cache import publish_trader_states
 from nof0.trades.cache import publish_positions, publish_recent_trades, restore_guards
+from nof0.trades.outbox import publish_outbox
 
 __all__ = ["REBUILD", "RebuildReport", "rebuild_caches", "drop_keyspace", "FAMILIES"]
 
@@ -58,6 +59,7 @@ FAMILIES: dict[str, tuple[tuple[Publisher, ...], str]] = {
     "market": ((publish_market,), "market"),
     "positions": ((publish_positions,), "models"),
     "trades_recent": ((publish_recent_trades,), "models"),
+    "trades_stream": ((publish_outbox,), "models"),  # refilled from its outbox, from the stream's last id
     "conversations": ((publish_conversations, publish_last_decisions), "models"),
     "trader_state": ((publish_trader_states,), "traders"),
     "sim": ((publish_orders, publish_balances), "sim_traders"),
