@@ -235,7 +235,8 @@ class IngestService:
                             error=repr(exc))
 
     async def _notify(self, changed_types: set[str]) -> None:
-        for callback in list(self.on_committed):
+        # this service's own listeners, then the process's (rt.commit_listeners: the scheduler of nof0 run)
+        for callback in [*self.on_committed, *self.rt.commit_listeners]:
             try:
                 await callback(set(changed_types))
             except Exception as exc:  # noqa: BLE001 - a listener must not fail ingestion
