@@ -53,19 +53,23 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
     api_host, api_port = api_address(rt, host, port)
     metrics_port = rt.config.root.api.metrics_port if metrics_port is None else metrics_port
     serves_metrics_alone = not serves_api and metrics_port > 0
-    print(f"nof0 ready ({role}): postgres {rt.servers.describe()['postgres']}, redis {rt.servers.describe()['redis']}"
-          f"{' (embedded)' if rt.servers.embedded else ''}; data in {rt.config.data_dir}; "
-          + (f"API on http://{api_host}:{api_port}/api; " if serves_api else "no API (engine role); ")
-          + (f"metrics on http://{api_host}:{metrics_port}/metrics; " if serves_metrics_alone else "")
-          + "Ctrl-C to stop", flush=True)
+    banner = (f"nof0 ready ({role}): postgres {rt.servers.describe()['postgres']}, redis {rt.servers.describe()['redis']}"
+              f"{' (embedded)' if rt.servers.embedded else ''}; data in {rt.config.data_dir}; "
+              + (f"API on http://{api_host}:{api_port}/api; " if serves_api else "no API (engine role); ")
+              + (f"metrics on http://{api_host}:{metrics_port}/metrics; " if serves_metrics_alone else "")
+              + "Ctrl-C to stop")
+    listening = api_started if api_started is not None else asyncio.Event()
     failed: list[Exception] = []
     async with Scheduler(rt).running() if runs_engine else contextlib.nullcontext() as scheduler:  # jobs (2.3, 2.5)
         if scheduler is not None:  # every batch the engine commits asks for the view refresh (design 2.3)
             rt.commit_listeners.append(scheduler.on_committed)
         try:
             async with asyncio.TaskGroup() as tg:
-                if serves_api:
-                    tg.create_task(serve_api(rt, stop, host=host, port=port, started=api_started, app=app))
+                if serves_api:  # the banner says "API on ..." only once the API listens (a URL that answers)
+                    tg.create_task(serve_api(rt, stop, host=host, port=port, started=listening, app=app))
+                    tg.create_task(_print_when(listening, stop, banner))
+                else:
+                    print(banner, flush=True)
                 if runs_engine:
                     tg.create_task(run_engine(engine, stop))  # feeds, exchanges, traders (engine.md)
                 if serves_metrics_alone:
@@ -87,3 +91,15 @@ async def _serve_metrics(rt: Runtime, stop: asyncio.Event, host: str, port: int)
     except ApiStartError as exc:  # unmonitored is bad, not trading is worse: say so loudly and go on
         log.error("metrics not served", error=str(exc))
         print(f"nof0: {exc}; the engine runs without /metrics", flush=True)
+
+
+async def _print_when(listening: asyncio.Event, stop: asyncio.Event, banner: str) -> None:
+    """Print ``banner`` when the API listens; give up quietly when the service stops first."""
+    waits = [asyncio.ensure_future(listening.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+    if listening.is_set():
+        print(banner, flush=True)
