@@ -171,8 +171,8 @@ class Metrics:
 
         # -- the sim exchange (engine.md "exchange provider", sim)
         self.sim_orders = Counter(
-            "nof0_sim_orders_total", "Sim exchange orders per trader by outcome: the order's state once placed (filled, open, rejected,"
-            " canceled), or canceled for a cancel request that took effect",
+            "nof0_sim_orders_total", "Sim exchange orders per trader by outcome: the order's state once placed"
+            " (filled, open, rejected, canceled), or canceled for a cancel request that took effect",
             ["trader", "outcome"], registry=r,
         )
         self.sim_fills = Counter(

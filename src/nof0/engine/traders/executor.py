@@ -35,7 +35,7 @@ from nof0.engine.traders.guards import EntryPlan, check_entry
 from nof0.engine.traders.runtime_state import TraderRuntime, ms_to_dt
 from nof0.ingest.service import IngestService
 from nof0.kernel.events import ConversationMessage, DecisionCycle, LlmCall
-from nof0.obs.logging import get_logger
+from nof0.obs.logging import get_logger, log_scope
 from nof0.runtime import Runtime
 from nof0.trades import repository as trades_repo
 
@@ -224,16 +224,20 @@ class Executor:
         """Closes first, then entries with their triggers; each pending decision gets its outcome."""
         pending = [d for d in decisions if d.get("status") == "pending"]
         for d in sorted(pending, key=lambda d: d.get("action") != "close"):
-            try:
-                if d["action"] == "close":
-                    await self._close(tr, d)
-                else:
-                    await self._open(tr, n, d)
-            except ExchangeError as exc:
-                d.update(status="failed", reason=f"exchange: {exc}")
-            if d["status"] == "failed":
-                self.rt.metrics.trader_errors.labels(tr.id, "exchange").inc()
-                log.warning("order failed", trader=tr.id, cycle=n, symbol=d["symbol"], reason=d.get("reason"))
+            with log_scope(model=tr.id, symbol=d["symbol"], source_event="order"):  # the exchange's lines too
+                await self._execute_one(tr, n, d)
+
+    async def _execute_one(self, tr: TraderRuntime, n: int, d: dict[str, Any]) -> None:
+        try:
+            if d["action"] == "close":
+                await self._close(tr, d)
+            else:
+                await self._open(tr, n, d)
+        except ExchangeError as exc:
+            d.update(status="failed", reason=f"exchange: {exc}")
+        if d["status"] == "failed":
+            self.rt.metrics.trader_errors.labels(tr.id, "exchange").inc()
+            log.warning("order failed", trader=tr.id, cycle=n, symbol=d["symbol"], reason=d.get("reason"))
 
     async def _close(self, tr: TraderRuntime, d: dict[str, Any]) -> None:
         symbol = d["symbol"]
