@@ -3,16 +3,12 @@ including the lines logged deep inside (a listener, the exchange, the publishers
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
-from nof0.engine.exchange.sim.exchange import SimExchange
-from nof0.engine.traders.manager import Manager
 from nof0.ingest.service import IngestService
-from nof0.kernel.clock import FixedClock
 from nof0.kernel.events import SymbolEvent
 from nof0.obs.logging import configure_logging, get_logger
-from tests.engine.test_engine_executor import T0, configure, gateway, open_reply, sim_market, tick  # noqa: F401
+from tests.engine.test_engine_executor import gateway, open_reply, start_session  # noqa: F401
 from tests.ingest import factories as f
 
 nested = get_logger("tests.nested")
@@ -47,18 +43,8 @@ async def test_an_ingest_batch_scopes_its_log_lines(rt, capsys):
 
 async def test_a_trader_cycle_and_its_orders_scope_their_log_lines(rt, gateway, capsys):  # noqa: F811
     configure_logging("info", json=True)
-    clock = FixedClock(T0)
-    rt = dataclasses.replace(rt, clock=clock)
-    configure(rt, gateway)
-    ingest = IngestService(rt, linger_s=0)
-    await ingest.ingest([SymbolEvent(symbol="BTC"), SymbolEvent(symbol="ETH")])
-    provider, mk = sim_market(clock)
-    await tick(provider, mk, T0)
-    exchange = SimExchange(rt, "sim", rt.config.exchange.providers["sim"], {"hyperliquid": mk}, ingest=ingest)
-    await exchange.start()
-    mgr = Manager(rt, exchanges={"sim": exchange}, markets={"hyperliquid": mk},
-                  candles={"hyperliquid": provider.candles}, ingest=ingest, run_id="run-log")
-    await mgr.start()
+    session = await start_session(rt, gateway, run_id="run-log")
+    rt, ingest, mk, mgr = session.rt, session.ingest, session.market, session.manager
     ingest.on_committed.append(_log_each_batch)
     capsys.readouterr()
     gateway.push({"kind": "ok", "content": open_reply(mk.mark("BTC"), mk.mark("ETH"))})
