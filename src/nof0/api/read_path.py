@@ -126,11 +126,13 @@ class ReadPath:
             try:
                 payload = await self._from_redis(key, endpoint, now)
             except RedisError as exc:
+                self.rt.metrics.cache_lookups.labels(key.pattern.name, "error").inc()
                 self.redis_failed(endpoint, exc)
             else:
                 self.redis.answered()
                 outcome = "hit" if payload is not None else "miss"
                 self.rt.metrics.cache_requests.labels(endpoint, outcome).inc()
+                self.rt.metrics.cache_lookups.labels(key.pattern.name, outcome).inc()
                 if payload is not None:
                     return payload
                 return await self._single_flight(key, endpoint, variant, build)
