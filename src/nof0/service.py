@@ -44,7 +44,8 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
     # a configuration error (api.data_sources, api.file_dir) stops here, plainly
     app = create_app(rt) if serves_api else None
     if runs_engine:
-        engine = engine if engine is not None else Engine(rt)  # so does one of market.yaml
+        # engine processes share the traders and feeds through leases; ``all`` runs every one itself
+        engine = engine if engine is not None else Engine(rt, shared=role == "engine")  # so does market.yaml
     api_host, api_port = api_address(rt, host, port)
     print(f"nof0 ready ({role}): postgres {rt.servers.describe()['postgres']}, redis {rt.servers.describe()['redis']}"
           f"{' (embedded)' if rt.servers.embedded else ''}; data in {rt.config.data_dir}; "

@@ -27,6 +27,7 @@ from typing import Any
 
 from nof0.config import ExecutorConfig
 from nof0.engine.exchange.provider import ExchangeError, OrderRequest, Trigger
+from nof0.engine.leases import LeaseLost
 from nof0.engine.llm.client import CallRecord, Completion, ModelUnavailable
 from nof0.engine.traders.context import DecisionContext
 from nof0.engine.traders.context_builder import ContextBuilder
@@ -175,6 +176,9 @@ class Executor:
 
     async def _write(self, events: list[Any], trader_id: str) -> None:
         report = await self.ingest.ingest(events, source=f"trader:{trader_id}")
+        if any(r.field == "fencing_token" for r in report.rejections):
+            # another process holds the trader now: this cycle must send no order (traders/fencing.py)
+            raise LeaseLost(f"trader {trader_id!r}: {report.rejections[0]}")
         if not report.ok:
             # the journal is the truth of what the trader did: a refusal is a bug to see at once
             log.error("journal write refused", trader=trader_id, rejections=[str(r) for r in report.rejections])
