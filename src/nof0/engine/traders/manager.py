@@ -289,7 +289,7 @@ class Manager:
     async def run(self, stop: asyncio.Event) -> None:
         """Cycles until ``stop``: wakes at the next trader's due time (at most a second later); with leases,
         rebalances every third of the lease TTL (at once after a lost lease) while a task renews them."""
-        renewer = asyncio.create_task(self._renew(stop), name="leases") if self.leases is not None else None
+        renewer = asyncio.create_task(self.renew_leases(stop), name="leases") if self.leases is not None else None
         every_ms = self.leases.ttl_ms // 3 if self.leases is not None else 0
         try:
             while not stop.is_set():
@@ -323,7 +323,7 @@ class Manager:
                     log.warning("leases not released at stop", error=repr(exc))
             await self.llm.close()
 
-    async def _renew(self, stop: asyncio.Event) -> None:
+    async def renew_leases(self, stop: asyncio.Event) -> None:
         """Renew the leases every third of their TTL, however long a cycle takes."""
         assert self.leases is not None
         while not stop.is_set():
