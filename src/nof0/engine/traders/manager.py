@@ -294,10 +294,14 @@ class Manager:
         try:
             while not stop.is_set():
                 started = time.perf_counter()
-                try:
-                    if self.leases is not None and (self._lost or self._balanced_ms is None
-                                                    or self.rt.clock.now_ms() - self._balanced_ms >= every_ms):
+                if self.leases is not None and (self._lost or self._balanced_ms is None
+                                                or self.rt.clock.now_ms() - self._balanced_ms >= every_ms):
+                    try:
                         await self.rebalance()
+                    except Exception as exc:  # noqa: BLE001 - Redis away: keep the traders held, fenced in Postgres
+                        self._balanced_ms = self.rt.clock.now_ms()
+                        log.error("lease rebalance failed", error=repr(exc))
+                try:
                     await self.run_due()
                 except Exception as exc:  # noqa: BLE001 - e.g. Postgres away for a moment: try again
                     log.error("manager tick failed", error=repr(exc))
