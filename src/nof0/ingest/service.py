@@ -49,7 +49,7 @@ from nof0.runtime import Runtime
 from nof0.sim.pipeline import stage_sim_balances, stage_sim_orders
 from nof0.trades.pipeline import stage_equity_snapshots, stage_fills, stage_trades
 from nof0.trades.positions import stage_position_closes, stage_positions
-from nof0.traders.fencing import stale_traders, trader_named
+from nof0.traders.fencing import STALE_TOKEN, stale_traders, trader_named
 from nof0.traders.pipeline import stage_models, stage_trader_states
 
 __all__ = ["IngestService", "IngestReport", "Entry", "STAGES"]
@@ -242,7 +242,7 @@ class IngestService:
             t = trader_named(e.event)
             if t in stale:
                 refused.append(Rejection(e.line, e.event.__struct_config__.tag, "fencing_token", self.fences[t],
-                                         f"stale fencing token {self.fences[t]} for trader {t!r}: a newer lease "
+                                         f"{STALE_TOKEN} {self.fences[t]} for trader {t!r}: a newer lease "
                                          f"(token {stale[t]}) writes for it now", e.text(), where=e.where))
             else:
                 ok.append(e)

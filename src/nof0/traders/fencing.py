@@ -19,7 +19,9 @@ from psycopg import AsyncConnection
 from nof0.kernel.stage import StageRejection
 from nof0.traders import repository as repo
 
-__all__ = ["fence_events", "stale_traders", "trader_named"]
+__all__ = ["fence_events", "stale_traders", "trader_named", "STALE_TOKEN"]
+
+STALE_TOKEN = "stale fencing token"  # how every refusal of a stale writer starts (the engine stops its cycle on it)
 
 
 def trader_named(event: Any) -> str | None:
@@ -56,6 +58,6 @@ async def fence_events(conn: AsyncConnection, events: Sequence[Any], trader_of: 
         else:
             refused.append(StageRejection(
                 e, "fencing_token", e.fencing_token,
-                f"stale fencing token {e.fencing_token} for trader {t!r}: a newer lease (token {stored[t]}) "
+                f"{STALE_TOKEN} {e.fencing_token} for trader {t!r}: a newer lease (token {stored[t]}) "
                 "writes for it now"))
     return ok, refused
