@@ -19,7 +19,7 @@ all run ``--ticks`` decision intervals of simulated time at once. Printed per N:
 its wall time per cycle (which, on a machine with fewer cores than workers, also holds the wait for a
 core), and the CPU cost's ratio against N = 1 measured in the same run (goal: at most 1.25x, flat).
 
-    .venv/bin/python bench/scale_bench.py --engine-only [--traders 500] [--ticks 4]
+    .venv/bin/python bench/scale_bench.py --engine-only [--traders 500] [--ticks 3]
 """
 
 from __future__ import annotations
@@ -212,7 +212,7 @@ def main() -> int:
     ap.add_argument("--postgres", default=os.environ.get("NOF0_POSTGRES_DSN",
                                                          "postgresql://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--traders", type=int, default=500)
-    ap.add_argument("--ticks", type=int, default=4)
+    ap.add_argument("--ticks", type=int, default=3)
     ap.add_argument("--api-only", action="store_true")
     ap.add_argument("--engine-only", action="store_true")
     ap.add_argument("--engine-worker", nargs=2, metavar=("OWNER", "PROCS"), help=argparse.SUPPRESS)
@@ -263,7 +263,7 @@ def _api_half(env: dict[str, str], args: argparse.Namespace, results: dict[int, 
             for proc in procs:
                 proc.wait(30)
         print(f"api processes {n}: {results[n]:,.0f} req/s  x{results[n] / results[1]:.2f} of one", flush=True)
-    met = results[2] > results[1] * 1.1 or results[3] > results[1] * 1.1
+    met = results[3] > results[1] * 1.1  # grows: three processes serve at least 10 % more than one
     print(f"goal API req/s growing with the API processes on one Redis Cluster (x{results[3] / results[1]:.2f} "
           f"with 3, cores {os.cpu_count()}): {'met' if met else 'missed'}", flush=True)
 
