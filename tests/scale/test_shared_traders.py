@@ -13,6 +13,7 @@ import dataclasses
 import pytest
 
 from nof0.config import RiskParams, TraderConfig
+from nof0.engine.exchange.provider import ExchangeError, OrderRequest
 from nof0.engine.exchange.sim.exchange import SimExchange
 from nof0.engine.leases import LeaseTable, share_of
 from nof0.engine.market.sim import SimMarket
@@ -44,9 +45,9 @@ def _configure(rt) -> None:
 @dataclasses.dataclass
 class Process:
     """What one engine process holds: its fencing tokens, its ingestion, its sim exchange, its manager."""
-    manager: Manager
+    manager: Manager | None
     exchange: SimExchange
-    leases: LeaseTable
+    leases: LeaseTable | None
 
 
 def _process(rt, owner: str, provider: SimMarket, mk: MarketState) -> Process:
@@ -159,3 +160,24 @@ async def test_postgres_refuses_every_write_of_a_process_whose_lease_was_taken_o
         assert [r["total"] for r in await cur.fetchall()] == [10_000]
         cur = await conn.execute("SELECT count(*) AS n FROM symbols WHERE symbol = 'SOL'")
         assert (await cur.fetchone())["n"] == 1
+
+
+async def test_the_sim_exchange_refuses_a_stale_trader_s_order_and_keeps_the_others(arena):
+    rt, clock, provider, mk, procs = arena
+    stale, fresh = IDS[0], IDS[1]
+    ingest = IngestService(rt, linger_s=0, fences={stale: 5, fresh: 5})
+    exchange = SimExchange(rt, "sim", rt.config.exchange.providers["sim"], {"hyperliquid": mk}, ingest=ingest)
+    procs.append(Process(None, exchange, None))  # closed by the fixture
+    await exchange.start(traders=[stale, fresh])
+    assert (await IngestService(rt).ingest([ModelEvent(id=t, starting_capital_usd=10_000) for t in (stale, fresh)])).ok
+    # another process took ``stale`` over and wrote for it
+    assert (await IngestService(rt, fences={stale: 6}).ingest([
+        ConversationMessage(model_id=stale, role="user", content="new holder", ts_ms=T0)])).ok
+    order = OrderRequest(symbol="BTC", side="buy", size=0.001, order_type="market", tif="Ioc", leverage=2)
+    refused, placed = await asyncio.gather(exchange.place_order(stale, order), exchange.place_order(fresh, order),
+                                           return_exceptions=True)
+    assert isinstance(refused, ExchangeError) and "stale fencing token 5" in str(refused)
+    assert not isinstance(placed, Exception) and placed.status == "filled"
+    async with rt.pool.connection() as conn:
+        cur = await conn.execute("SELECT model_id FROM fills ORDER BY 1")
+        assert [r["model_id"] for r in await cur.fetchall()] == [fresh]

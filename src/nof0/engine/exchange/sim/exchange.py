@@ -341,6 +341,7 @@ class SimExchange:
 
     async def _write(self, pending: list[tuple[dict[str, tuple[Account, Journal]], asyncio.Future[None]]]) -> None:
         events: list[Any] = []
+        owners: list[str | None] = []  # the trader each event is a change of (None: shared registrations)
         symbols: set[str] = set()
         for changes, _ in pending:
             for trader_id, (work, journal) in changes.items():
@@ -349,13 +350,23 @@ class SimExchange:
                 for symbol in sorted({o.symbol for o in journal.orders.values()} - self._symbols - symbols):
                     events.append(SymbolEvent(symbol=symbol))
                     symbols.add(symbol)
-                events += change_events(work, journal, work.ts_ms, marks=self._marks(tr), capital=tr.capital,
+                changed = change_events(work, journal, work.ts_ms, marks=self._marks(tr), capital=tr.capital,
                                         register=tr.new)
+                owners += [None] * (len(events) - len(owners)) + [trader_id] * len(changed)
+                events += changed
         report = await self.service.ingest(events, source=f"exchange:{self.name}")
-        if report.rejected:
+        refused = {_owner(r.where, owners) for r in report.rejections}
+        if None in refused:
             raise ExchangeError(f"sim {self.name}: the store refused the change: {report.rejections[0]}")
         self._symbols |= symbols
         for changes, future in pending:
+            if refused & set(changes):
+                # e.g. a stale fencing token: this trader's change was not stored (the others' were)
+                self._stale.update(changes)
+                why = next(r for r in report.rejections if _owner(r.where, owners) in changes)
+                if not future.done():
+                    future.set_exception(ExchangeError(f"sim {self.name}: the store refused the change: {why}"))
+                continue
             for trader_id, (work, journal) in changes.items():
                 tr = self._traders[trader_id]
                 tr.account, tr.new = work, False
@@ -368,6 +379,12 @@ class SimExchange:
     def _marks(self, tr: _Trader) -> dict[str, float]:
         state = self.markets.get(tr.market)
         return dict(state.marks) if state is not None else {}
+
+
+def _owner(where: str | None, owners: list[str | None]) -> str | None:
+    """The trader whose change a rejection (named ``event N`` by the ingestion service) is about."""
+    head, _, n = (where or "").partition(" ")
+    return owners[int(n) - 1] if head == "event" and n.isdigit() and 0 < int(n) <= len(owners) else None
 
 
 # ---------------------------------------------------------------------------------------- requests
