@@ -6,14 +6,13 @@ Every failed check says what to do. The report is plain data so the CLI prints i
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import psycopg
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
-from nof0.cache.keys import PATTERNS, Keyspace
+from nof0.cache.keys import Keyspace
 from nof0.config import Config
 from nof0.db import migrate as migrations
 from nof0.runtime import Servers
@@ -27,15 +26,6 @@ class Check:
     ok: bool
     detail: str
     advice: str = ""
-
-
-def _pattern_regex(keys: Keyspace) -> list[tuple[str, re.Pattern[str]]]:
-    out = []
-    for p in PATTERNS:
-        rx = re.escape(f"{keys.prefix}:{p.pattern}")
-        rx = re.sub(r"\\\{[a-z_]+\\\}", r"[^:]+", rx)
-        out.append((p.pattern, re.compile(rx + r"\Z")))
-    return out
 
 
 def run_doctor(config: Config, servers: Servers) -> list[Check]:
@@ -86,10 +76,9 @@ def _redis_checks(config: Config, servers: Servers) -> list[Check]:
             checks.append(Check("redis", ok, f"Redis {version} at {where}", "" if ok else "nof0 needs Redis 6.2 or newer"))
         keys = Keyspace(config.ttl, prefix=config.root.redis.prefix, cluster=bool(nodes))
         counts: dict[str, int] = {}
-        regexes = _pattern_regex(keys)
         for raw in client.scan_iter(match=keys.scan_pattern(), count=1000):  # every master on a cluster
-            name = raw.decode()
-            label = next((pat for pat, rx in regexes if rx.match(name)), "other")
+            family = keys.family_of(raw.decode())
+            label = family.pattern if family is not None else "other"
             counts[label] = counts.get(label, 0) + 1
         summary = ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "no keys yet"
         where = f" on {len(versions)} masters" if nodes else ""
