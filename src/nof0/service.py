@@ -46,16 +46,20 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
     if runs_engine:
         engine = engine if engine is not None else Engine(rt)  # so does one of market.yaml
     api_host, api_port = api_address(rt, host, port)
-    print(f"nof0 ready ({role}): postgres {rt.servers.describe()['postgres']}, redis {rt.servers.describe()['redis']}"
-          f"{' (embedded)' if rt.servers.embedded else ''}; data in {rt.config.data_dir}; "
-          + (f"API on http://{api_host}:{api_port}/api; " if serves_api else "no API (engine role); ")
-          + "Ctrl-C to stop", flush=True)
+    banner = (f"nof0 ready ({role}): postgres {rt.servers.describe()['postgres']}, redis {rt.servers.describe()['redis']}"
+              f"{' (embedded)' if rt.servers.embedded else ''}; data in {rt.config.data_dir}; "
+              + (f"API on http://{api_host}:{api_port}/api; " if serves_api else "no API (engine role); ")
+              + "Ctrl-C to stop")
+    listening = api_started if api_started is not None else asyncio.Event()
     failed: list[Exception] = []
     async with Scheduler(rt).running() if runs_engine else contextlib.nullcontext():  # jobs (design 2.3, 2.5)
         try:
             async with asyncio.TaskGroup() as tg:
-                if serves_api:
-                    tg.create_task(serve_api(rt, stop, host=host, port=port, started=api_started, app=app))
+                if serves_api:  # the banner says "API on ..." only once the API listens (a URL that answers)
+                    tg.create_task(serve_api(rt, stop, host=host, port=port, started=listening, app=app))
+                    tg.create_task(_print_when(listening, stop, banner))
+                else:
+                    print(banner, flush=True)
                 if runs_engine:
                     tg.create_task(run_engine(engine, stop))  # feeds, exchanges, traders (engine.md)
         except* ApiStartError as group:
@@ -64,3 +68,15 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
         print(f"nof0: {exc}", flush=True)
     log.info("stopped")
     return 1 if failed else 0
+
+
+async def _print_when(listening: asyncio.Event, stop: asyncio.Event, banner: str) -> None:
+    """Print ``banner`` when the API listens; give up quietly when the service stops first."""
+    waits = [asyncio.ensure_future(listening.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+    if listening.is_set():
+        print(banner, flush=True)

@@ -26,17 +26,25 @@ async def test_run_service_serves_the_api_until_stopped(rt, capsys):
     service = asyncio.create_task(run_service(rt, stop, host="127.0.0.1", port=port, api_started=listening,
                                               engine=Engine(rt, markets=[])))  # no feed: no network
     await asyncio.wait_for(listening.wait(), 10)
+    out = ""
+    for _ in range(200):  # the banner task wakes on the same event
+        out += capsys.readouterr().out
+        if "nof0 ready" in out:
+            break
+        await asyncio.sleep(0.01)
+    ready = [line for line in out.splitlines() if line.startswith("nof0 ready")]
+    assert len(ready) == 1 and f"; data in {rt.config.data_dir};" in ready[0]  # servers external or not
+    assert f"API on http://127.0.0.1:{port}/api" in ready[0]
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
         r = await c.get("/api/crypto-prices")
         assert r.status_code == 200 and r.json()["prices"] == {}
         assert (await c.get("/readyz")).status_code == 200
     stop.set()
     assert await asyncio.wait_for(service, 10) == 0
-    ready = [line for line in capsys.readouterr().out.splitlines() if line.startswith("nof0 ready")]
-    assert len(ready) == 1 and f"; data in {rt.config.data_dir};" in ready[0]  # servers external or not
+    assert "nof0 ready" not in capsys.readouterr().out  # printed once, above
 
 
-async def test_serve_api_reports_a_port_in_use(rt):
+async def test_serve_api_reports_a_port_in_use(rt, capsys):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -45,6 +53,8 @@ async def test_serve_api_reports_a_port_in_use(rt):
         with pytest.raises(ApiStartError, match=str(port)):
             await asyncio.wait_for(serve_api(rt, stop, host="127.0.0.1", port=port), 10)
         assert await run_service(rt, stop, host="127.0.0.1", port=port, engine=Engine(rt, markets=[])) == 1
+    out = capsys.readouterr().out
+    assert "nof0 ready" not in out and str(port) in out  # no "API on ..." banner for an API that never listened
 
 
 async def test_a_file_source_without_a_folder_is_a_configuration_error(rt):

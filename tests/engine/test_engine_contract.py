@@ -48,6 +48,7 @@ def test_fenced_json():
     ('{"decisions": {"BTC": {"signal": "hold", "confidence": 62}}}', "decisions.BTC.confidence"),
     ('{"decisions": {"BTC": {"signal": "buy_to_enter", "leverage": -3}}}', "decisions.BTC.leverage"),
     ('{"decisions": {"BTC USD": {"signal": "hold"}}}', "not a coin symbol"),
+    ('{"decisions": {"BTC\\n": {"signal": "hold"}}}', "not a coin symbol"),  # `$` would let a newline through
     ('{"decisions": {"BTC": {"signal": "hold", "coin": "ETH"}}}', "decisions.BTC.coin"),
     ('{"decisions": ["BTC"]}', "decisions must map coins"),
 ])

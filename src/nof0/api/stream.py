@@ -46,7 +46,7 @@ __all__ = ["StreamHub", "StreamLimits", "StreamEndpoint", "encode_change", "entr
 
 log = get_logger("nof0.api.stream")
 
-_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 _encode = msgspec.json.Encoder().encode
 
 
@@ -176,7 +176,7 @@ class StreamEndpoint:
         for key, value in scope["headers"]:
             if key == b"last-event-id":
                 last_event_id = value.decode("latin-1").strip()
-        if last_event_id is not None and not _ID.match(last_event_id):
+        if last_event_id is not None and not _ID.fullmatch(last_event_id):
             last_event_id = None  # not one of ours: start afresh
         sub = self.hub.subscribe()  # before reading where to start: nothing falls between
         try:

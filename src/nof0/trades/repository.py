@@ -17,7 +17,7 @@ __all__ = [
     "lock_models", "insert_fills", "list_fills", "get_fill_books", "upsert_fill_books",
     "upsert_trades", "delete_trades_except", "upsert_positions", "delete_positions_except",
     "upsert_fill_snapshots", "upsert_event_snapshots", "insert_position_closes", "close_positions",
-    "list_open_positions", "list_models_holding", "list_recent_trades", "TRADE_TYPES", "POSITION_TYPES", "get_position_versions",
+    "list_open_positions", "list_models_holding", "list_recent_trades", "list_trades_closed_after", "TRADE_TYPES", "POSITION_TYPES", "get_position_versions",
     "get_position_closes", "list_open_position_ids", "discard_closes_before_entry", "delete_position_trades",
     "list_models_with_fills",
 ]
@@ -315,6 +315,24 @@ async def list_open_positions(conn: AsyncConnection, model_ids: Sequence[str]) -
          ORDER BY p.model_id, p.symbol, p.entry_ts_ms, p.id
         """,
         (list(model_ids),),
+    )
+    return await cur.fetchall()
+
+
+async def list_trades_closed_after(conn: AsyncConnection, after_ms: dict[str, int], limit: int) -> list[dict[str, Any]]:
+    """For each model, its latest ``limit`` trades that closed after its ``after_ms`` (exit time, id, symbol
+    and net pnl: what a cooldown needs), newest exit first."""
+    ids = sorted(after_ms)
+    cur = await conn.execute(
+        """
+        SELECT t.* FROM unnest(%b::text[], %b::bigint[]) AS m(id, after_ms)
+        CROSS JOIN LATERAL (
+            SELECT id, model_id, symbol, exit_ts_ms, realized_net_pnl FROM trades
+             WHERE model_id = m.id AND exit_ts_ms > m.after_ms
+             ORDER BY exit_ts_ms DESC NULLS LAST, id LIMIT %s
+        ) AS t
+        """,
+        (ids, [after_ms[i] for i in ids], limit),
     )
     return await cur.fetchall()
 

@@ -177,3 +177,11 @@ async def test_an_unreachable_venue_is_an_exchange_error(rt):
     with pytest.raises(ExchangeError, match="unreachable"):
         await client.start()
     await client.close()
+
+
+def test_venue_cloid_keeps_a_16_byte_hex_id_and_hashes_anything_else():
+    hexid = "0x" + "Ab" * 16
+    assert venue_cloid(hexid) == hexid.lower()
+    for other in ("entry-1", hexid + "\n", hexid[:-1]):  # a trailing newline is not the same id
+        got = venue_cloid(other)
+        assert got != other.lower() and len(got) == 34 and got == venue_cloid(other)

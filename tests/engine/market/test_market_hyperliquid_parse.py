@@ -33,7 +33,7 @@ def test_all_mids_kept_to_the_wanted_symbols():
     assert "@142" in parse.parse_mids(raw("all_mids.json"), None, skips)
 
 
-@pytest.mark.parametrize("bad", ["abc", "", "nan", "inf", "-1.0", "0", "1e13", "1_000", " 5", "0x10"])
+@pytest.mark.parametrize("bad", ["abc", "", "nan", "inf", "-1.0", "0", "1e13", "1_000", " 5", "0x10", "5\n"])
 def test_a_bad_price_is_skipped_and_the_others_kept(bad):
     skips = Skips()
     got = parse.parse_mids(json.dumps({"BTC": bad, "ETH": "3930.5"}), SIX, skips)

@@ -4,7 +4,8 @@ the account from the trader's exchange, marks, asset metadata, funding and open 
 market state, candles from the market provider.
 
 Candles and their indicators are cached per (provider, symbol, interval) for one candle period: every
-trader on a provider shares one fetch and one computation per period.
+trader on a provider shares one fetch and one computation per period. The positions of every cycle
+building its context at the same moment are one query (``grouped``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from nof0.engine.market.state import MarketState
 from nof0.engine.traders.context import (
     AccountView, DecisionContext, Indicators, Limits, PositionView, SymbolView, indicators_from_candles,
 )
+from nof0.engine.traders.grouped import GroupCall
 from nof0.engine.traders.guards import leverage_caps
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
@@ -61,6 +63,15 @@ class ContextBuilder:
         self.executor = executor
         self.candles = candles  # market provider name -> candle source
         self._series: dict[tuple[str, str, str], _Series] = {}
+        self._positions = GroupCall(self._read_positions)
+
+    async def _read_positions(self, trader_ids: list[str]) -> list[list[dict]]:
+        async with self.rt.pool.connection() as conn, conn.transaction():
+            rows = await trades_repo.list_open_positions(conn, sorted(set(trader_ids)))
+        by_trader: dict[str, list[dict]] = {}
+        for r in rows:
+            by_trader.setdefault(r["model_id"], []).append(r)
+        return [by_trader.get(t, []) for t in trader_ids]
 
     async def _series_for(self, provider: str, symbol: str, interval: str, now_ms: int) -> _Series:
         iv = INTERVAL_MS[interval]
@@ -101,8 +112,7 @@ class ContextBuilder:
                     cycle_number: int, now_ms: int, started_ms: int, cooldowns: dict[str, int],
                     invocations: int) -> DecisionContext:
         account = await exchange.account(trader.id)
-        async with self.rt.pool.connection() as conn, conn.transaction():
-            rows = await trades_repo.list_open_positions(conn, [trader.id])
+        rows = await self._positions(trader.id)
         positions: dict[str, PositionView] = {}
         for r in rows:
             mark = market.mark(r["symbol"]) or r.get("mark") or r["entry_price"]

@@ -31,7 +31,7 @@ WIRE_SIGNAL: dict[str, str] = {v: k for k, v in STORED_SIGNAL.items()}
 
 _Pos = Annotated[float, msgspec.Meta(gt=0, le=1e12)]
 _NonNeg = Annotated[float, msgspec.Meta(ge=0, le=1e15)]
-_SYMBOL = re.compile(r"^[A-Za-z0-9._@/-]{1,64}$")
+_SYMBOL = re.compile(r"[A-Za-z0-9._@/-]{1,64}")
 
 
 class ContractDecision(msgspec.Struct, kw_only=True):
@@ -118,7 +118,7 @@ def parse_reply(text: str | None, reasoning: str | None = None) -> ParsedReply:
         raise ContractError("the decision object is invalid: cot_trace_summary must be text")
     decisions: dict[str, ContractDecision] = {}
     for coin, value in raw.items():
-        if not _SYMBOL.match(coin):
+        if not _SYMBOL.fullmatch(coin):
             raise ContractError(f"decisions: {coin[:70]!r} is not a coin symbol")
         try:
             decision = msgspec.convert(value, ContractDecision, strict=False)

@@ -16,6 +16,11 @@
 
 A restart finds a cycle whose actions are still ``pending`` and finishes it (:meth:`Executor.resume`)
 before starting the next one: no cycle is lost or run twice.
+
+The traders due at one tick run their cycles at once, and their store round trips are shared
+(``grouped``): the trades read for cooldowns is one query for every cycle asking at that moment, and the
+journal writes of every cycle at the same step are one IngestService batch (one transaction, one set of
+Redis publishes). Each cycle still waits for its own journal to commit before its orders go out.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ from nof0.engine.llm.client import CallRecord, Completion, ModelUnavailable
 from nof0.engine.traders.context import DecisionContext
 from nof0.engine.traders.context_builder import ContextBuilder
 from nof0.engine.traders.contract import STORED_SIGNAL, ContractDecision, ContractError, parse_reply
+from nof0.engine.traders.grouped import GroupCall
 from nof0.engine.traders.guards import EntryPlan, check_entry
+from nof0.engine.traders.cycle_cost import Share, SharedClock
 from nof0.engine.traders.runtime_state import TraderRuntime, ms_to_dt
 from nof0.ingest.service import IngestService
 from nof0.kernel.events import ConversationMessage, DecisionCycle, LlmCall
@@ -61,6 +68,7 @@ class CycleResult:
     decisions: list[dict[str, Any]] = field(default_factory=list)
     engine_ms: float = 0.0  # the engine's own time: everything but the model's reply
     model_ms: float = 0.0
+    cost_ms: float = 0.0  # engine_ms with each moment shared among the cycles running then (cycle_cost)
 
 
 class Executor:
@@ -71,14 +79,16 @@ class Executor:
         self.builder = builder
         self.executor = executor
         self.run_id = run_id
+        self.shared_clock = SharedClock()
+        self._journal = GroupCall(self._write_group)
+        self._closed_after = GroupCall(self._read_closes)
 
     # ------------------------------------------------------------------ cooldowns from the store
     async def observe_closes(self, tr: TraderRuntime) -> bool:
         """Start the cooldown of every trade closed since the last look; True when the state changed."""
-        async with self.rt.pool.connection() as conn, conn.transaction():
-            trades = await trades_repo.list_recent_trades(conn, [tr.id], 50)
+        trades = await self._closed_after((tr.id, tr.trades_seen_ms))
         changed = False
-        for t in sorted((t for t in trades if (t["exit_ts_ms"] or 0) > tr.trades_seen_ms), key=lambda t: t["exit_ts_ms"]):
+        for t in sorted(trades, key=lambda t: t["exit_ts_ms"]):
             loss = (t["realized_net_pnl"] or 0) < 0
             kind = "after_loss" if loss else "after_close"
             span = tr.cooldown_ms(kind) or (tr.cooldown_ms("after_close") if loss else 0)
@@ -94,6 +104,15 @@ class Executor:
     # ------------------------------------------------------------------ one cycle
     async def run_cycle(self, tr: TraderRuntime, now_ms: int) -> CycleResult:
         started = time.perf_counter()
+        share = self.shared_clock.start()
+        try:
+            result = await self._cycle(tr, now_ms, started, share)
+        finally:
+            self.shared_clock.stop(share)
+        result.cost_ms = share.seconds * 1000
+        return result
+
+    async def _cycle(self, tr: TraderRuntime, now_ms: int, started: float, share: Share) -> CycleResult:
         assert tr.model is not None and tr.template is not None
         why = await tr.model.unavailable_reason(now_ms)
         if why:
@@ -105,10 +124,13 @@ class Executor:
                                        invocations=tr.invocations)
         rendered = tr.template.render(ctx, tr.config.name)
         model_started = time.perf_counter()
+        self.shared_clock.stop(share)  # the model's time is no cost of the engine's
         try:
             completion = await tr.model.reply(rendered.system, rendered.user, ctx)
         except ModelUnavailable as exc:
             return CycleResult(tr.id, None, error=str(exc))
+        finally:
+            self.shared_clock.start(share)
         model_ms = (time.perf_counter() - model_started) * 1000
         finished_ms = self.rt.clock.now_ms()
         result = CycleResult(tr.id, n, model_ms=model_ms)
@@ -174,10 +196,35 @@ class Executor:
         return True
 
     async def _write(self, events: list[Any], trader_id: str) -> None:
-        report = await self.ingest.ingest(events, source=f"trader:{trader_id}")
-        if not report.ok:
+        rejections = await self._journal((trader_id, events))
+        if rejections:
             # the journal is the truth of what the trader did: a refusal is a bug to see at once
-            log.error("journal write refused", trader=trader_id, rejections=[str(r) for r in report.rejections])
+            log.error("journal write refused", trader=trader_id, rejections=rejections)
+
+    async def _write_group(self, requests: list[tuple[str, list[Any]]]) -> list[list[str]]:
+        """One IngestService batch for the journal writes of every cycle asking at once; each learns its
+        own events' rejections (named ``trader:<id> event <n>``)."""
+        entries = [(f"trader:{trader_id} event {n}", ev) for trader_id, events in requests
+                   for n, ev in enumerate(events, 1)]
+        source = f"trader:{requests[0][0]}" if len(requests) == 1 else "traders"
+        report = await self.ingest.ingest_located(entries, source=source)
+        out: dict[str, list[str]] = {trader_id: [] for trader_id, _ in requests}
+        for r in report.rejections:
+            trader_id = r.where.partition(" ")[0].removeprefix("trader:")
+            out.setdefault(trader_id, []).append(str(r))
+        return [out[trader_id] for trader_id, _ in requests]
+
+    async def _read_closes(self, requests: list[tuple[str, int]]) -> list[list[dict[str, Any]]]:
+        """The trades closed since each trader last looked, for every cycle asking at once (one query)."""
+        after: dict[str, int] = {}
+        for trader_id, seen in requests:
+            after[trader_id] = min(seen, after.get(trader_id, seen))
+        async with self.rt.pool.connection() as conn, conn.transaction():
+            rows = await trades_repo.list_trades_closed_after(conn, after, 50)
+        by_trader: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_trader.setdefault(row["model_id"], []).append(row)
+        return [[t for t in by_trader.get(trader_id, []) if t["exit_ts_ms"] > seen] for trader_id, seen in requests]
 
     # ------------------------------------------------------------------ guards
     def _plan(self, tr: TraderRuntime, ctx: DecisionContext, decisions: dict[str, ContractDecision]

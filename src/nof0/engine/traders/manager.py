@@ -43,7 +43,9 @@ __all__ = ["Manager"]
 
 log = get_logger("nof0.engine.manager")
 
-_STRATEGY_CONCURRENCY = 8  # strategy cycles in flight at once (each holds a pool connection at times)
+# strategy cycles in flight at once: their store round trips are shared (traders.grouped), so a tick's
+# cycles all run together; the bound only keeps a huge manager's memory in check
+_STRATEGY_CONCURRENCY = 1000
 
 
 class Manager:

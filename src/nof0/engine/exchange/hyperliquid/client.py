@@ -38,7 +38,7 @@ __all__ = ["HyperliquidExchange", "MAINNET_URL", "TESTNET_URL"]
 
 MAINNET_URL = "https://api.hyperliquid.xyz"
 TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
-_CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
+_CLOID = re.compile(r"0x[0-9a-fA-F]{32}")
 
 
 class HyperliquidExchange:
@@ -256,7 +256,7 @@ class HyperliquidExchange:
 def venue_cloid(cloid: str) -> str:
     """Hyperliquid's client order id is 16 bytes of hex; any other id maps to the md5 of its text, so the
     same request always carries the same venue cloid."""
-    return cloid.lower() if _CLOID.match(cloid) else "0x" + hashlib.md5(cloid.encode()).hexdigest()
+    return cloid.lower() if _CLOID.fullmatch(cloid) else "0x" + hashlib.md5(cloid.encode()).hexdigest()
 
 
 def _venue_message(response: httpx.Response) -> str:

@@ -30,7 +30,7 @@ __all__ = [
 
 Skip = Callable[[str, str], None]  # (reason, detail): a left-out entry, for the log and the metrics
 
-_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _DETAIL = 120  # characters of a bad value quoted in a detail
 
 
@@ -45,7 +45,7 @@ def _quote(value: Any) -> str:
 
 def number(text: Any, *, limit: float = AMOUNT_LIMIT) -> float | None:
     """A venue number string as a float, or None when it is not one (or not finite, or beyond ``limit``)."""
-    if not isinstance(text, str) or not _NUMBER.match(text):
+    if not isinstance(text, str) or not _NUMBER.fullmatch(text):
         return None
     value = float(text)
     return value if math.isfinite(value) and abs(value) <= limit else None
