@@ -43,7 +43,7 @@ from nof0.ingest.repository import insert_dead_letters
 from nof0.kernel.stage import Publisher, Staged
 from nof0.llm_calls.pipeline import stage_llm_calls
 from nof0.market.pipeline import stage_market_meta, stage_symbols
-from nof0.obs.logging import get_logger
+from nof0.obs.logging import get_logger, joined, log_scope
 from nof0.prices.pipeline import stage_ticks
 from nof0.runtime import Runtime
 from nof0.sim.pipeline import stage_sim_balances, stage_sim_orders
@@ -195,6 +195,11 @@ class IngestService:
     async def _commit(self, batch: list[Entry | Rejection], source: str, report: IngestReport) -> None:
         rejected = [b for b in batch if b.__class__ is not Entry]
         items = [b for b in batch if b.__class__ is Entry] if rejected else batch
+        with log_scope(**_scope(items, source)):  # every line of this batch, down to the publishers
+            await self._commit_scoped(items, rejected, source, report)
+
+    async def _commit_scoped(self, items: list[Entry], rejected: list[Rejection], source: str,
+                             report: IngestReport) -> None:
         started = time.perf_counter()
         try:
             outcome = await self._write(items, rejected, source)
@@ -269,7 +274,8 @@ class IngestService:
                             error=repr(exc))
 
     async def _notify(self, changed_types: set[str]) -> None:
-        for callback in list(self.on_committed):
+        # this service's own listeners, then the process's (rt.commit_listeners: the scheduler of nof0 run)
+        for callback in [*self.on_committed, *self.rt.commit_listeners]:
             try:
                 await callback(set(changed_types))
             except Exception as exc:  # noqa: BLE001 - a listener must not fail ingestion
@@ -278,6 +284,22 @@ class IngestService:
 
 
 # ---------------------------------------------------------------------- helpers
+def _scope(items: list[Entry], source: str) -> dict[str, str | None]:
+    """What a batch concerns, for its log lines (design 4.3): models, symbols, event types, producer.
+    Read per event type's fields, so a 5000-tick batch costs a set of its symbols and no more."""
+    groups = group_by_type(e.event for e in items)
+    models: set[str] = set()
+    symbols: set[str] = set()
+    for kind, of_kind in groups.items():
+        fields = kind.__struct_fields__
+        for name in ("model_id", "trader_id"):
+            if name in fields:
+                models.update(map(attrgetter(name), of_kind))
+                break
+        if "symbol" in fields:
+            symbols.update(map(attrgetter("symbol"), of_kind))
+    return {"source": source, "source_event": joined(k.__struct_config__.tag for k in groups),
+            "model": joined(models), "symbol": joined(symbols)}
 
 
 def _changes(groups: dict[str, list[Any]], by_type: dict[str, Staged]) -> list[Change]:
