@@ -26,7 +26,7 @@ import dataclasses
 import hashlib
 import itertools
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -49,6 +49,7 @@ from nof0.runtime import Runtime
 from nof0.sim.pipeline import stage_sim_balances, stage_sim_orders
 from nof0.trades.pipeline import stage_equity_snapshots, stage_fills, stage_trades
 from nof0.trades.positions import stage_position_closes, stage_positions
+from nof0.traders.fencing import STALE_TOKEN, stale_traders, trader_named
 from nof0.traders.pipeline import stage_models, stage_trader_states
 
 __all__ = ["IngestService", "IngestReport", "Entry", "STAGES"]
@@ -110,8 +111,12 @@ class Entry(NamedTuple):
 class IngestService:
     """``await IngestService(rt).ingest(events)`` or ``.ingest_lines(lines, source=...)``."""
 
-    def __init__(self, rt: Runtime, *, batch_size: int | None = None, linger_s: float = 0.2) -> None:
+    def __init__(self, rt: Runtime, *, batch_size: int | None = None, linger_s: float = 0.2,
+                 fences: Mapping[str, int] | None = None) -> None:
         self.rt = rt
+        # the fencing tokens of the traders this process holds (docs/scaling.md): every write naming one
+        # of them is refused when a newer holder has written for it
+        self.fences = fences if fences is not None else {}
         self.batch_size = batch_size or rt.config.root.ingest.tick_batch_size
         self.linger_s = linger_s  # a live stream flushes a partial batch after this much silence
         self.on_committed: list[Callable[[set[str]], Awaitable[None]]] = []
@@ -249,6 +254,9 @@ class IngestService:
         async with self.rt.pool.connection() as conn:
             async with conn.transaction():
                 ok, unresolved, registered = await self._references.check(conn, items) if items else ([], [], {})
+                if self.fences and ok:
+                    ok, stale = await self._fence(conn, ok)
+                    unresolved = unresolved + stale
                 await insert_dead_letters(conn, source, rejected + unresolved)
                 groups = {cls.__struct_config__.tag: events for cls, events in group_by_type(e.event for e in ok).items()}
                 for tag, stage in STAGES:
@@ -261,6 +269,23 @@ class IngestService:
             self._references.remember(registered)
             await self._publish(conn, publishers)
         return by_type, unresolved + refused, _changes(groups, by_type)
+
+    async def _fence(self, conn: AsyncConnection, entries: list[Entry]) -> tuple[list[Entry], list[Rejection]]:
+        """Refuse every event of a trader whose stored fencing token is above this process's (in the batch's
+        transaction, under the token's row lock)."""
+        stale = await stale_traders(conn, [e.event for e in entries], self.fences)
+        if not stale:
+            return entries, []
+        ok, refused = [], []
+        for e in entries:
+            t = trader_named(e.event)
+            if t in stale:
+                refused.append(Rejection(e.line, e.event.__struct_config__.tag, "fencing_token", self.fences[t],
+                                         f"{STALE_TOKEN} {self.fences[t]} for trader {t!r}: a newer lease "
+                                         f"(token {stale[t]}) writes for it now", e.text(), where=e.where))
+            else:
+                ok.append(e)
+        return ok, refused
 
     async def _publish(self, conn: AsyncConnection, publishers: dict[Publisher, list[Any]]) -> None:
         """Redis after commit, best effort: the truth is already safe in Postgres."""
