@@ -159,3 +159,14 @@ async def test_the_background_publisher_retries_after_an_outage(rt, redis_sync, 
     monkeypatch.setattr(outbox, "publish_pending", turn)
     await outbox.run_publisher(rt, stop, every_s=0)
     assert len(turns) == 2 and redis_sync.xrange(stream) == await _outbox(rt)
+
+
+async def test_a_refill_larger_than_one_script_call_keeps_the_order(rt, redis_sync, monkeypatch):
+    await _arena(rt)
+    stream = rt.keys.trades_stream().name
+    before = redis_sync.xrange(stream)
+    redis_sync.delete(stream)
+    monkeypatch.setattr(outbox, "_BATCH", 4)  # 6 entries: one full call, then the rest
+    async with rt.pool.connection() as conn:
+        assert (await outbox.publish_pending(rt, conn)).added == 6
+    assert redis_sync.xrange(stream) == before

@@ -170,6 +170,8 @@ async def publish_pending(rt: Runtime, conn: AsyncConnection) -> Published:
         start = rows[-1]["seq"]
         async with conn.transaction():
             await repo.mark_published(conn, start)
+            if len(rows) < _BATCH:  # the last batch: no query for an empty one
+                break
     async with conn.transaction():
         rt.metrics.outbox_pending.labels(repo.STREAM).set(await repo.count_pending(conn))
     return done
