@@ -110,7 +110,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        return await run_service(rt, stop, host=args.host, port=args.port, role=args.role)
+        return await run_service(rt, stop, host=args.host, port=args.port, role=args.role,
+                                 metrics_port=args.metrics_port)
 
     return _with_runtime(args, go)
 
@@ -137,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=None)
     run.add_argument("--role", choices=("all", "api", "engine"), default="all",
                      help="api: the API only; engine: feeds, exchanges, traders and jobs; all (default): both")
+    run.add_argument("--metrics-port", type=int, default=None,
+                     help="where --role engine answers /metrics (default api.metrics_port; 0: nowhere)")
     run.set_defaults(fn=cmd_run)
 
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(fn=cmd_migrate)

@@ -174,6 +174,8 @@ DataSource = Literal["file", "db"]
 class ApiSettings(_Strict):
     host: str = "127.0.0.1"
     port: Port = 8888
+    # /metrics of a process without the API (nof0 run --role engine); 0: none. all/api serve it on `port`.
+    metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9108
     cors_origins: list[str] = msgspec.field(default_factory=lambda: ["*"])
     # design 5: per-endpoint cutover flags; "file" serves the JSON snapshot folder below
     data_sources: dict[str, DataSource] = msgspec.field(default_factory=dict)

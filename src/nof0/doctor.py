@@ -5,13 +5,12 @@ Every failed check says what to do. The report is plain data so the CLI prints i
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import psycopg
 import redis
 
-from nof0.cache.keys import PATTERNS, Keyspace
+from nof0.cache.keys import Keyspace
 from nof0.config import Config
 from nof0.db import migrate as migrations
 from nof0.runtime import Servers
@@ -25,15 +24,6 @@ class Check:
     ok: bool
     detail: str
     advice: str = ""
-
-
-def _pattern_regex(keys: Keyspace) -> list[tuple[str, re.Pattern[str]]]:
-    out = []
-    for p in PATTERNS:
-        rx = re.escape(f"{keys.prefix}:{p.pattern}")
-        rx = re.sub(r"\\\{[a-z_]+\\\}", r"[^:]+", rx)
-        out.append((p.pattern, re.compile(rx + r"\Z")))
-    return out
 
 
 def run_doctor(config: Config, servers: Servers) -> list[Check]:
@@ -59,10 +49,9 @@ def run_doctor(config: Config, servers: Servers) -> list[Check]:
             info = client.info("server")
             keys = Keyspace(config.ttl, prefix=config.root.redis.prefix)
             counts: dict[str, int] = {}
-            regexes = _pattern_regex(keys)
             for raw in client.scan_iter(match=keys.scan_pattern(), count=1000):
-                name = raw.decode()
-                label = next((pat for pat, rx in regexes if rx.match(name)), "other")
+                family = keys.family_of(raw.decode())
+                label = family.pattern if family is not None else "other"
                 counts[label] = counts.get(label, 0) + 1
             version = info["redis_version"]
             ok = tuple(int(x) for x in version.split(".")[:2]) >= (6, 2)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -23,6 +23,7 @@ from nof0.config import Config
 from nof0.db.pool import RECONNECT_S, open_pool
 from nof0.db.replica import ReadPools
 from nof0.embedded import EmbeddedPostgres, EmbeddedRedis
+from nof0.obs.instrument import TimedRedis, TimedRedisCluster, timed_cursor_class
 from nof0.obs.metrics import Metrics
 
 __all__ = ["Servers", "Runtime", "resolve_servers", "open_runtime", "open_redis"]
@@ -90,15 +91,23 @@ def resolve_servers(config: Config) -> Servers:
     return Servers(dsn, url, emb_pg, emb_redis)
 
 
-def open_redis(url: str, config: Config) -> Redis:
-    """The client of ``url``; with ``redis.cluster_nodes`` (NOF0_REDIS_CLUSTER_NODES), redis-py's cluster client."""
+def open_redis(url: str, config: Config, metrics: Metrics | None = None) -> Redis:
+    """The client of ``url``; with ``redis.cluster_nodes`` (NOF0_REDIS_CLUSTER_NODES), redis-py's cluster client.
+    With ``metrics``, every command's round trip goes to ``nof0_redis_seconds`` (obs/instrument.py)."""
+    client = _open_redis(url, config)
+    if metrics is not None:
+        client.latency = metrics.redis_seconds  # type: ignore[attr-defined]
+    return client
+
+
+def _open_redis(url: str, config: Config) -> Redis:
     if nodes := config.root.redis.cluster_nodes:
-        return RedisCluster(  # type: ignore[return-value]  (same command API; cache/write.py handles MULTI)
+        return TimedRedisCluster(  # type: ignore[return-value]  (same command API; cache/write.py handles MULTI)
             startup_nodes=[ClusterNode(n.rpartition(":")[0], int(n.rpartition(":")[2])) for n in nodes],
             socket_timeout=config.root.redis.socket_timeout,
             socket_connect_timeout=config.root.redis.socket_timeout,
         )
-    return Redis.from_url(
+    return TimedRedis.from_url(
         url,
         socket_timeout=config.root.redis.socket_timeout,
         socket_connect_timeout=config.root.redis.socket_timeout,
@@ -116,6 +125,9 @@ class Runtime:
     metrics: Metrics
     clock: Clock = field(default_factory=SystemClock)
     read_pool: ReadPools | None = None  # the API's fallback reads: a replica when postgres.read_dsn is set
+    # told the event types of every ingest batch any IngestService of this process commits (after its own
+    # on_committed): the service's scheduler listens here for design 2.3's refresh after ingest
+    commit_listeners: list[Callable[[set[str]], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def reads(self) -> ReadPools | AsyncConnectionPool:
@@ -126,8 +138,10 @@ class Runtime:
 @asynccontextmanager
 async def open_runtime(config: Config, servers: Servers, *, clock: Clock | None = None) -> AsyncIterator[Runtime]:
     pg = config.root.postgres
+    metrics = Metrics()
     pool = await open_pool(
-        servers.postgres_dsn, min_size=pg.pool_min, max_size=pg.pool_max, timeout=pg.connect_timeout
+        servers.postgres_dsn, min_size=pg.pool_min, max_size=pg.pool_max, timeout=pg.connect_timeout,
+        cursor_factory=timed_cursor_class(metrics.pg_seconds),
     )
     replica = None
     try:
@@ -140,8 +154,7 @@ async def open_runtime(config: Config, servers: Servers, *, clock: Clock | None 
     except BaseException:
         await pool.close()
         raise
-    redis = open_redis(servers.redis_url, config)
-    metrics = Metrics()
+    redis = open_redis(servers.redis_url, config, metrics)
     try:
         yield Runtime(
             config=config,

@@ -7,6 +7,9 @@ cancelled, the scheduler stops and the service exits non-zero.
 
 Roles (docs/scaling.md): ``api`` runs the API alone (stateless, any number of them); ``engine`` the
 feeds, exchanges, traders and the jobs; ``all`` (the default) both, today's single process.
+
+``/metrics`` (docs/metrics.md): on the API port for ``all`` and ``api``; an ``engine`` process listens on
+``api.metrics_port`` for it alone. A metrics port that cannot be bound is logged, and the engine trades on.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import contextlib
 
 from nof0.api.app import create_app
+from nof0.api.metrics_app import create_metrics_app
 from nof0.api.server import ApiStartError, api_address, serve_api
 from nof0.db.migrate import status as migration_status
 from nof0.engine.runner import Engine, run_engine
@@ -31,10 +35,11 @@ log = get_logger("nof0.service")
 
 async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = None, port: int | None = None,
                       api_started: asyncio.Event | None = None, engine: Engine | None = None,
-                      role: str = "all") -> int:
+                      role: str = "all", metrics_port: int | None = None) -> int:
     """Run until ``stop`` is set; ``api_started`` (optional) is set once the API listens. ``engine``
     (default ``Engine(rt)``: a market feed for every provider a trader uses) runs beside the API.
-    ``role`` (one of :data:`ROLES`) picks what this process runs."""
+    ``role`` (one of :data:`ROLES`) picks what this process runs; ``metrics_port`` (default
+    ``api.metrics_port``) is where an engine-only process answers ``/metrics``."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     serves_api, runs_engine = role in ("all", "api"), role in ("all", "engine")
@@ -46,13 +51,18 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
     if runs_engine:
         engine = engine if engine is not None else Engine(rt)  # so does one of market.yaml
     api_host, api_port = api_address(rt, host, port)
+    metrics_port = rt.config.root.api.metrics_port if metrics_port is None else metrics_port
+    serves_metrics_alone = not serves_api and metrics_port > 0
     banner = (f"nof0 ready ({role}): postgres {rt.servers.describe()['postgres']}, redis {rt.servers.describe()['redis']}"
               f"{' (embedded)' if rt.servers.embedded else ''}; data in {rt.config.data_dir}; "
               + (f"API on http://{api_host}:{api_port}/api; " if serves_api else "no API (engine role); ")
+              + (f"metrics on http://{api_host}:{metrics_port}/metrics; " if serves_metrics_alone else "")
               + "Ctrl-C to stop")
     listening = api_started if api_started is not None else asyncio.Event()
     failed: list[Exception] = []
-    async with Scheduler(rt).running() if runs_engine else contextlib.nullcontext():  # jobs (design 2.3, 2.5)
+    async with Scheduler(rt).running() if runs_engine else contextlib.nullcontext() as scheduler:  # jobs (2.3, 2.5)
+        if scheduler is not None:  # every batch the engine commits asks for the view refresh (design 2.3)
+            rt.commit_listeners.append(scheduler.on_committed)
         try:
             async with asyncio.TaskGroup() as tg:
                 if serves_api:  # the banner says "API on ..." only once the API listens (a URL that answers)
@@ -62,12 +72,25 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
                     print(banner, flush=True)
                 if runs_engine:
                     tg.create_task(run_engine(engine, stop))  # feeds, exchanges, traders (engine.md)
+                if serves_metrics_alone:
+                    tg.create_task(_serve_metrics(rt, stop, api_host, metrics_port))
         except* ApiStartError as group:
             failed.extend(group.exceptions)
+        finally:
+            if scheduler is not None:
+                rt.commit_listeners.remove(scheduler.on_committed)
     for exc in failed:
         print(f"nof0: {exc}", flush=True)
     log.info("stopped")
     return 1 if failed else 0
+
+
+async def _serve_metrics(rt: Runtime, stop: asyncio.Event, host: str, port: int) -> None:
+    try:
+        await serve_api(rt, stop, host=host, port=port, app=create_metrics_app(rt), what="metrics endpoint")
+    except ApiStartError as exc:  # unmonitored is bad, not trading is worse: say so loudly and go on
+        log.error("metrics not served", error=str(exc))
+        print(f"nof0: {exc}; the engine runs without /metrics", flush=True)
 
 
 async def _print_when(listening: asyncio.Event, stop: asyncio.Event, banner: str) -> None:

@@ -228,8 +228,7 @@ async def test_invalidation_makes_a_write_visible_at_once(clock_rt, client, redi
 
 async def _refreshes_done(app) -> None:
     """Wait for the read path's refresh-ahead tasks (no sleeping: the tasks themselves)."""
-    while pending := list(app.state.api.read_path._refreshing.values()):
-        await asyncio.gather(*pending)
+    await app.state.api.read_path.revalidated()
 
 
 async def test_refresh_ahead_confirms_in_the_background_before_the_window_ends(clock_rt, redis_sync):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import msgspec
 import pytest
@@ -91,7 +92,20 @@ async def gateway():
         yield gw
 
 
-async def test_scripted_session_leaves_every_row_and_key(rt, gateway, redis_sync, redis_prefix):
+@dataclasses.dataclass
+class Session:
+    """One trader ``t1`` on the sim market and exchange under a fixed clock, started (:func:`start_session`)."""
+
+    rt: Any
+    clock: FixedClock
+    ingest: IngestService
+    provider: SimMarket
+    market: MarketState
+    exchange: SimExchange
+    manager: Manager
+
+
+async def start_session(rt, gateway: FakeGateway, run_id: str = "run-a") -> Session:
     clock = FixedClock(T0)
     rt = dataclasses.replace(rt, clock=clock)
     configure(rt, gateway)
@@ -102,8 +116,15 @@ async def test_scripted_session_leaves_every_row_and_key(rt, gateway, redis_sync
     exchange = SimExchange(rt, "sim", rt.config.exchange.providers["sim"], {"hyperliquid": mk}, ingest=ingest)
     await exchange.start()
     mgr = Manager(rt, exchanges={"sim": exchange}, markets={"hyperliquid": mk},
-                  candles={"hyperliquid": provider.candles}, ingest=ingest, run_id="run-a")
+                  candles={"hyperliquid": provider.candles}, ingest=ingest, run_id=run_id)
     await mgr.start()
+    return Session(rt, clock, ingest, provider, mk, exchange, mgr)
+
+
+async def test_scripted_session_leaves_every_row_and_key(rt, gateway, redis_sync, redis_prefix):
+    s = await start_session(rt, gateway)
+    rt, clock, ingest, provider, mk = s.rt, s.clock, s.ingest, s.provider, s.market
+    exchange, mgr = s.exchange, s.manager
     steps = [  # the gateway's answers for each cycle, made from the marks of that minute
         lambda: [{"kind": "ok", "content": open_reply(mk.mark("BTC"), mk.mark("ETH"))}],
         lambda: [{"kind": "ok", "content": HOLD}],

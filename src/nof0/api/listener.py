@@ -74,6 +74,8 @@ class ChangeListener:
         # short, since stopping waits for the read in progress
         self.block_ms = max(1, min(500, int(rt.config.root.redis.socket_timeout * 500)))
         self.last_id: str | None = None  # the newest entry applied (None until the start is known)
+        self._read_id: str | None = None  # the newest entry read (its rebuilds may still be running)
+        self._delivered: asyncio.Task[None] | None = None  # the newest read's rebuilds, then its delivery
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -98,6 +100,10 @@ class ChangeListener:
                 await asyncio.wait_for(asyncio.shield(task), self.block_ms / 1000 + 5)
             except asyncio.TimeoutError:  # pragma: no cover - a read stuck past the socket timeout
                 task.cancel()
+            if self._delivered is not None:
+                self._delivered.cancel()  # the server is stopping: nobody is left to tell
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._delivered
 
     async def caught_up(self) -> None:
         """Wait until every change announced before this call has been applied (for tests and probes)."""
@@ -112,14 +118,29 @@ class ChangeListener:
         return self._closed or self._task is None or self._task.done()
 
     async def apply(self, entries: list[tuple[str, Change]]) -> None:
-        """Drop what ``entries`` changed: Redis first, then the bytes held here (the other order would let
-        a request re-read the stale Redis value into the near cache in between)."""
+        """Drop what ``entries`` changed from Redis, then mark the bytes held here stale (the other order
+        would let a request re-confirm the stale Redis value in between); they are served only while their
+        near-cache window lasts, rebuilt at once behind (``read_path``: stale while revalidate). The
+        subscribers (stream clients) hear of the entries once those rebuilds are done, in order, so a
+        client refetching on an event gets the new facts; the next read does not wait for them."""
         stale = sorted(endpoints_of(c for _, c in entries))
         if stale:
             await invalidate_api_payloads(self.rt, stale)  # best effort: logs and counts a Redis error
-            self.read_path.forget(stale)
+            self.read_path.mark_stale(stale)
+        self._read_id = entries[-1][0]
+        self._delivered = asyncio.create_task(self._deliver(self._delivered, stale, entries),
+                                              name="nof0-api-change-delivery")
+
+    async def _deliver(self, previous: asyncio.Task[None] | None, stale: list[str],
+                       entries: list[tuple[str, Change]]) -> None:
+        await self.read_path.rebuilt(stale)
+        if previous is not None:
+            await asyncio.wait([previous])  # in order; a failure of its own was logged by it
         for deliver in self.subscribers:
-            deliver(entries)
+            try:
+                deliver(entries)
+            except Exception as exc:  # noqa: BLE001 - one subscriber must not stop the others or the order
+                log.warning("change subscriber failed", subscriber=repr(deliver), error=repr(exc))
         await self._advance(entries[-1][0])
 
     async def _advance(self, entry_id: str) -> None:
@@ -131,9 +152,10 @@ class ChangeListener:
         try:
             while not self._stop.is_set():
                 try:
-                    if self.last_id is None:
-                        await self._advance(await latest_change_id(self.rt.redis, self.rt.keys))
-                    entries = await read_changes(self.rt.redis, self.rt.keys, self.last_id or "$",
+                    if self._read_id is None:
+                        self._read_id = await latest_change_id(self.rt.redis, self.rt.keys)
+                        await self._advance(self._read_id)
+                    entries = await read_changes(self.rt.redis, self.rt.keys, self._read_id,
                                                  block_ms=self.block_ms, count=_COUNT)
                 except (RedisError, OSError) as exc:
                     self._failed(exc)

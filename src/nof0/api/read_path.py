@@ -10,6 +10,14 @@ For one response (endpoint + variant) the steps are:
    ahead) and is served at once, so a key polled steadily is confirmed, or rebuilt after an
    invalidation, before its window ends and no request waits for Redis or Postgres; the window itself
    is unchanged (bytes are never served more than ``LOCAL_FRESH_MS`` after they were confirmed).
+   When a writer changes an endpoint's data (the change listener calls :meth:`ReadPath.mark_stale`),
+   its held bytes are kept but marked stale: the next request starts the rebuild in the background
+   (one per key: single flight) and is served the held bytes meanwhile (stale while revalidate), still
+   only inside their window. So a change is visible as soon as its rebuild is done, and never later
+   than ``LOCAL_FRESH_MS`` after the bytes it outdates were confirmed: past the window a request waits
+   for the rebuild instead. Stale bytes are never served for longer (not even while Redis or a peer's
+   lock would otherwise allow the TTL class), and a rebuild that overlapped a change is not written
+   back (its reads may predate the change) and is held as stale.
 1. Ask Redis for the 42-byte header of ``nof0:api:{endpoint}:{variant}``. When its ETag equals the
    payload this process already holds, serve those bytes (a hit moves 42 bytes, and encodes nothing).
    When it differs, fetch the whole value once and keep it.
@@ -81,6 +89,11 @@ class ReadPath:
         self.postgres = Outage("postgres", rt.clock, POSTGRES_RETRY_MS)
         self._probe_s = min(POSTGRES_PROBE_S, float(rt.config.root.postgres.connect_timeout))
         self._keys: dict[tuple[str, str], Key] = {}  # whole-endpoint keys, built once
+        # changes heard per endpoint (mark_stale); a confirmation or rebuild that overlapped one is stale
+        self._generation: dict[str, int] = {}
+        self._stale: set[str] = set()  # held keys whose data changed since they were confirmed
+        self._confirmed: dict[str, int] = {}  # held key -> its endpoint's generation when last confirmed
+        self._how: dict[str, tuple[Key, str, str, Builder]] = {}  # held key -> how to rebuild it (rebuilt())
 
     # ----------------------------------------------------------------------------- public
     def peek(self, endpoint: str, variant: str, ttl_class: str, build: Builder | None = None) -> Payload | None:
@@ -97,7 +110,8 @@ class ReadPath:
         age = self.rt.clock.now_ms() - held.validated_ms
         if age >= window:
             return None
-        if build is not None and age >= window - window // 4 and key.name not in self._refreshing:
+        if build is not None and key.name not in self._refreshing and (
+                age >= window - window // 4 or key.name in self._stale):
             self._refresh_ahead(key, endpoint, variant, build)
         return held
 
@@ -106,42 +120,96 @@ class ReadPath:
         if held is not None:
             return held
         key = self._key(endpoint, variant, ttl_class)
+        self._how[key.name] = (key, endpoint, variant, build)
         now = self.rt.clock.now_ms()
         if self.redis_usable(now):
             try:
-                payload = await self._from_redis(key, now)
+                payload = await self._from_redis(key, endpoint, now)
             except RedisError as exc:
+                self.rt.metrics.cache_lookups.labels(key.pattern.name, "error").inc()
                 self.redis_failed(endpoint, exc)
             else:
                 self.redis.answered()
                 outcome = "hit" if payload is not None else "miss"
                 self.rt.metrics.cache_requests.labels(endpoint, outcome).inc()
+                self.rt.metrics.cache_lookups.labels(key.pattern.name, outcome).inc()
                 if payload is not None:
                     return payload
                 return await self._single_flight(key, endpoint, variant, build)
-        held = self._held.get(key.name)
-        if held is not None and now - held.validated_ms < (key.ttl_ms or 0):
+        held = self._servable(key, now)
+        if held is not None:
             return held
         return await self._single_flight(key, endpoint, variant, build)
 
-    def forget(self, endpoints: Iterable[str]) -> None:
-        """Drop the bytes held for ``endpoints`` (every variant): their data changed (``api.listener``), so
-        the next request asks Redis instead of serving them for the rest of ``LOCAL_FRESH_MS``."""
-        patterns = [self.rt.keys.api_payload_scan(e) for e in endpoints]
-        for name in [n for n in self._held if any(fnmatch.fnmatchcase(n, p) for p in patterns)]:
-            del self._held[name]
+    def mark_stale(self, endpoints: Iterable[str]) -> None:
+        """The data of ``endpoints`` changed (``api.listener``, after it dropped their Redis values): their
+        held bytes (every variant) are served only until their window ends, while the first request
+        rebuilds them in the background (the module doc's stale while revalidate)."""
+        names = list(endpoints)
+        for endpoint in names:
+            self._generation[endpoint] = self._generation.get(endpoint, 0) + 1
+        patterns = [self.rt.keys.api_payload_scan(e) for e in names]
+        self._stale.update(n for n in self._held if any(fnmatch.fnmatchcase(n, p) for p in patterns))
 
-    def _refresh_ahead(self, key: Key, endpoint: str, variant: str, build: Builder) -> None:
+    async def rebuilt(self, endpoints: Iterable[str]) -> None:
+        """Rebuild now the held bytes of ``endpoints`` that :meth:`mark_stale` made stale and that are still
+        served (inside their window); return once each is rebuilt from reads that began after the change,
+        or out of its window (requests then wait for the rebuild themselves). The listener tells stream
+        clients of a change only after this, so a client that refetches on the event gets the new facts."""
+        targets = {e: self._generation.get(e, 0) for e in endpoints}
+        for _ in range(3):  # bounded: a failing rebuild must not spin until the window ends
+            now = self.rt.clock.now_ms()
+            waiting = []
+            for name in [n for n in self._stale if n in self._how]:
+                key, endpoint, variant, build = self._how[name]
+                if endpoint not in targets or self._confirmed.get(name, -1) >= targets[endpoint]:
+                    continue
+                if now - self._held[name].validated_ms >= min(LOCAL_FRESH_MS, key.ttl_ms or 0):
+                    continue
+                waiting.append(self._refreshing.get(name) or self._refresh_ahead(key, endpoint, variant, build))
+            if not waiting:
+                return
+            await asyncio.gather(*waiting, return_exceptions=True)
+
+    async def revalidated(self) -> None:
+        """Wait until the background refreshes started so far (and any they lead to) are done (tests)."""
+        while pending := list(self._refreshing.values()):
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def _servable(self, key: Key, now: int) -> Payload | None:
+        """The held payload when Redis cannot say (down, or a peer is rebuilding): within the TTL class, or
+        only within its near-cache window when a change made it stale."""
+        held = self._held.get(key.name)
+        if held is None:
+            return None
+        bound = min(LOCAL_FRESH_MS, key.ttl_ms or 0) if key.name in self._stale else (key.ttl_ms or 0)
+        return held if now - held.validated_ms < bound else None
+
+    def _hold(self, key: Key, endpoint: str, payload: Payload, generation: int) -> bool:
+        """Keep ``payload``, confirmed or built from reads that began at ``generation`` of its endpoint;
+        returns whether it is current (no change heard since)."""
+        self._held[key.name] = payload
+        self._confirmed[key.name] = generation
+        current = self._generation.get(endpoint, 0) == generation
+        if current:
+            self._stale.discard(key.name)
+        else:
+            self._stale.add(key.name)
+        return current
+
+    def _refresh_ahead(self, key: Key, endpoint: str, variant: str, build: Builder) -> asyncio.Task[None]:
+        self._how[key.name] = (key, endpoint, variant, build)
         task = asyncio.get_running_loop().create_task(self._refresh(key, endpoint, variant, build))
         self._refreshing[key.name] = task
         task.add_done_callback(lambda t, name=key.name: self._refreshed(name, t))
+        return task
 
     async def _refresh(self, key: Key, endpoint: str, variant: str, build: Builder) -> None:
         now = self.rt.clock.now_ms()
         if not self.redis_usable(now):
             return  # requests after the window take the Redis-down way (step 3)
         try:
-            payload = await self._from_redis(key, now)
+            payload = await self._from_redis(key, endpoint, now)
         except RedisError as exc:
             self.redis_failed(endpoint, exc)
             return
@@ -175,18 +243,20 @@ class ReadPath:
         self.rt.metrics.cache_requests.labels(endpoint, "error").inc()
         self.redis.failed(exc, endpoint=endpoint, serving="postgres")
 
-    async def _from_redis(self, key: Key, now: int) -> Payload | None:
+    async def _from_redis(self, key: Key, endpoint: str, now: int) -> Payload | None:
+        generation = self._generation.get(endpoint, 0)
         etag = etag_of_header(await self.rt.redis.getrange(key.name, 0, HEADER_LEN - 1))
         if etag is None:
             return None
         held = self._held.get(key.name)
         if held is not None and held.etag == etag:
             held.validated_ms = now
+            self._hold(key, endpoint, held, generation)
             return held
         payload = Payload.from_redis(await self.rt.redis.get(key.name), gzip_min=self.gzip_min, now_ms=now)
         if payload is not None:
             await self._prepare(payload)
-            self._held[key.name] = payload
+            self._hold(key, endpoint, payload, generation)
         return payload
 
     # ----------------------------------------------------------------------------- rebuild
@@ -205,6 +275,7 @@ class ReadPath:
             fut.exception()  # retrieved here: every waiter may have gone
 
     async def _rebuild(self, key: Key, endpoint: str, variant: str, build: Builder) -> Payload:
+        generation = self._generation.get(endpoint, 0)
         lock = self.rt.keys.lock(_lock_resource(endpoint, variant))
         token: str | None = None
         redis_ok = self.redis_usable()
@@ -218,16 +289,17 @@ class ReadPath:
             if redis_ok and token is None:
                 # another process is rebuilding this key: previous bytes (if not older than the TTL
                 # class), else its result
-                held = self._held.get(key.name)
-                if held is not None and self.rt.clock.now_ms() - held.validated_ms < (key.ttl_ms or 0):
+                held = self._servable(key, self.rt.clock.now_ms())
+                if held is not None:
                     return held
                 waited = await self._wait_for_peer(key, endpoint)
                 if waited is not None:
                     return waited
             payload = await self._build(endpoint, build)
-            if redis_ok:
+            # a change heard while building may have committed after the build's reads: not written
+            # back (others would confirm it for the TTL class) and held as stale, so it is rebuilt
+            if self._hold(key, endpoint, payload, generation) and redis_ok:
                 await self._write_back(key, endpoint, payload)
-            self._held[key.name] = payload
             return payload
         finally:
             if token is not None:
@@ -240,7 +312,7 @@ class ReadPath:
         for _ in range(_PEER_WAIT_ROUNDS):
             await asyncio.sleep(_PEER_WAIT_S)
             try:
-                payload = await self._from_redis(key, self.rt.clock.now_ms())
+                payload = await self._from_redis(key, endpoint, self.rt.clock.now_ms())
             except RedisError as exc:
                 self.redis_failed(endpoint, exc)
                 return None
@@ -250,6 +322,7 @@ class ReadPath:
 
     async def _build(self, endpoint: str, build: Builder) -> Payload:
         started = time.perf_counter()
+        started_ms = self.rt.clock.now_ms()  # the data is at least as new as the build's start
         await self._postgres_gate(endpoint)
         try:
             obj = await build()
@@ -258,7 +331,7 @@ class ReadPath:
                 raise
             self.postgres.failed(exc, endpoint=endpoint)
             raise _unavailable() from exc
-        payload = Payload.encode(obj, gzip_min=self.gzip_min, now_ms=self.rt.clock.now_ms())
+        payload = Payload.encode(obj, gzip_min=self.gzip_min, now_ms=started_ms)
         await self._prepare(payload)
         self.rt.metrics.cache_fill_seconds.labels(endpoint).observe(time.perf_counter() - started)
         return payload

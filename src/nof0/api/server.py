@@ -40,7 +40,7 @@ def api_address(rt: Runtime, host: str | None, port: int | None) -> tuple[str, i
 
 
 async def serve_api(rt: Runtime, stop: asyncio.Event, *, host: str | None = None, port: int | None = None,
-                    started: asyncio.Event | None = None, app: Any = None) -> None:
+                    started: asyncio.Event | None = None, app: Any = None, what: str = "API") -> None:
     """Serve ``app`` (default ``create_app(rt)``) until ``stop`` is set; ``started`` is set once the
     socket listens. Build the app first to surface configuration errors before other tasks start."""
     host, port = api_address(rt, host, port)
@@ -58,7 +58,7 @@ async def serve_api(rt: Runtime, stop: asyncio.Event, *, host: str | None = None
         while not server.started and not server.should_exit:
             await asyncio.sleep(0.05)
         if server.started:
-            log.info("api listening", url=f"http://{host}:{port}")
+            log.info(f"{what.lower()} listening", url=f"http://{host}:{port}")
             if started is not None:
                 started.set()
         await stop.wait()
@@ -71,6 +71,6 @@ async def serve_api(rt: Runtime, stop: asyncio.Event, *, host: str | None = None
     try:
         await server.serve()
     except SystemExit:  # uvicorn exits the process when it cannot bind; a task must not
-        raise ApiStartError(f"the API cannot listen on {host}:{port} (address in use or not permitted)") from None
+        raise ApiStartError(f"the {what} cannot listen on {host}:{port} (address in use or not permitted)") from None
     finally:
         watcher.cancel()

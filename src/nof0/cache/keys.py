@@ -127,6 +127,18 @@ class Keyspace:
     def ttl_ms(self, ttl_class: str) -> int:
         return self.ttl.millis(ttl_class)
 
+    def family_of(self, name: str) -> KeyPattern | None:
+        """The pattern a key name under this prefix was built from (cluster hash tags included), or None.
+        Literal patterns win over placeholders (``analytics:all`` is not ``analytics:{model_id}``)."""
+        head = f"{self.prefix}:"
+        if not name.startswith(head):
+            return None
+        rest = name[len(head):]
+        if rest.startswith("{") and "}:" in rest:  # a literal cluster tag: nof0:{trades}:trades:stream
+            rest = rest[rest.index("}:") + 2:]
+        rest = rest.replace("{", "").replace("}", "")
+        return next((p for p, rx in _FAMILY_REGEXES if rx.match(rest)), None)
+
     def scan_pattern(self, pattern_name: str | None = None) -> str:
         """A SCAN MATCH pattern for one key pattern, or for the whole namespace."""
         if pattern_name is None:
@@ -239,3 +251,11 @@ _LOCK = KeyPattern("lock", "lock:{resource}", KeyType.STRING, "lock", False, "co
 _SENTINEL = KeyPattern("cache_sentinel", "cache:sentinel", KeyType.STRING, None, False, "cache rebuild")
 _API = KeyPattern("api_payload", "api:{endpoint}:{variant}", KeyType.STRING, "medium", False, "API payloads")
 _CHANGES = KeyPattern("changes_stream", "changes", KeyType.STREAM, None, False, "ingest and job commits")
+
+
+def _family_regexes() -> list[tuple[KeyPattern, re.Pattern[str]]]:
+    every = sorted(PATTERNS + COORDINATION + (_LOCK, _SENTINEL, _API, _CHANGES), key=lambda p: p.pattern.count("{"))
+    return [(p, re.compile(re.sub(r"\\\{[a-z_]+\\\}", "[^:]+", re.escape(p.pattern)) + r"\Z")) for p in every]
+
+
+_FAMILY_REGEXES = _family_regexes()

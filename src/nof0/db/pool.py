@@ -20,8 +20,10 @@ async def _configure(conn: AsyncConnection) -> None:
     await conn.set_autocommit(False)
 
 
-async def open_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0) -> AsyncConnectionPool:
-    """Open a pool whose connections return dict rows; callers own their transactions.
+async def open_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0,
+                    cursor_factory: type | None = None) -> AsyncConnectionPool:
+    """Open a pool whose connections return dict rows; callers own their transactions. ``cursor_factory``
+    (the runtime's timed cursor, obs/instrument.py) measures every statement.
 
     A connection is checked (one empty query) when it leaves the pool: after a Postgres restart the
     pooled connections are dead, and the first request must get a new one, not an error.
@@ -31,7 +33,7 @@ async def open_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, timeout:
         min_size=min_size,
         max_size=max_size,
         timeout=timeout,
-        kwargs={"row_factory": dict_row},
+        kwargs={"row_factory": dict_row, **({"cursor_factory": cursor_factory} if cursor_factory else {})},
         configure=_configure,
         check=AsyncConnectionPool.check_connection,
         reconnect_timeout=RECONNECT_S,

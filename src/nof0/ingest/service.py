@@ -28,6 +28,7 @@ import itertools
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import psycopg
@@ -43,7 +44,7 @@ from nof0.ingest.repository import insert_dead_letters
 from nof0.kernel.stage import Publisher, Staged
 from nof0.llm_calls.pipeline import stage_llm_calls
 from nof0.market.pipeline import stage_market_meta, stage_symbols
-from nof0.obs.logging import get_logger
+from nof0.obs.logging import get_logger, joined, log_scope
 from nof0.prices.pipeline import stage_ticks
 from nof0.runtime import Runtime
 from nof0.sim.pipeline import stage_sim_balances, stage_sim_orders
@@ -159,6 +160,11 @@ class IngestService:
     async def _commit(self, batch: list[Entry | Rejection], source: str, report: IngestReport) -> None:
         items = [b for b in batch if not isinstance(b, Rejection)]
         rejected = [b for b in batch if isinstance(b, Rejection)]
+        with log_scope(**_scope(items, source)):  # every line of this batch, down to the publishers
+            await self._commit_scoped(items, rejected, source, report)
+
+    async def _commit_scoped(self, items: list[Entry], rejected: list[Rejection], source: str,
+                             report: IngestReport) -> None:
         started = time.perf_counter()
         try:
             outcome = await self._write(items, rejected, source)
@@ -235,7 +241,8 @@ class IngestService:
                             error=repr(exc))
 
     async def _notify(self, changed_types: set[str]) -> None:
-        for callback in list(self.on_committed):
+        # this service's own listeners, then the process's (rt.commit_listeners: the scheduler of nof0 run)
+        for callback in [*self.on_committed, *self.rt.commit_listeners]:
             try:
                 await callback(set(changed_types))
             except Exception as exc:  # noqa: BLE001 - a listener must not fail ingestion
@@ -244,6 +251,26 @@ class IngestService:
 
 
 # ---------------------------------------------------------------------- helpers
+def _scope(items: list[Entry], source: str) -> dict[str, str | None]:
+    """What a batch concerns, for its log lines (design 4.3): models, symbols, event types, producer.
+    Read per event type's fields, so a 5000-tick batch costs a set of its symbols and no more."""
+    events = [e.event for e in items]
+    kinds = set(map(type, events))
+    models: set[str] = set()
+    symbols: set[str] = set()
+    for kind in kinds:
+        fields = kind.__struct_fields__
+        of_kind = events if len(kinds) == 1 else [ev for ev in events if type(ev) is kind]
+        for name in ("model_id", "trader_id"):
+            if name in fields:
+                models.update(map(attrgetter(name), of_kind))
+                break
+        if "symbol" in fields:
+            symbols.update(map(attrgetter("symbol"), of_kind))
+    return {"source": source, "source_event": joined(k.__struct_config__.tag for k in kinds),
+            "model": joined(models), "symbol": joined(symbols)}
+
+
 
 
 def _changes(groups: dict[str, list[Any]], by_type: dict[str, Staged]) -> list[Change]:

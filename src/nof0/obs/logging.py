@@ -1,5 +1,9 @@
 """structlog setup: JSON lines (or console) on stderr. Called once by the composition root.
 
+Scope (design 4.3): where an ingest batch, a trader cycle, an order or a mark update is processed, the
+code binds what it concerns with :func:`log_scope` (``model``, ``symbol``, ``source_event``: the event
+type(s) at hand, ``source``: the producer), and every line logged inside, however deep, carries it.
+
 Everything the process logs comes out in one format: nof0's own events, and the records of the
 libraries that log through the standard ``logging`` module (uvicorn, psycopg's pool, yoyo, ...),
 which are rendered by the same renderer with the same keys (``event``, ``level``, ``timestamp``,
@@ -8,12 +12,14 @@ which are rendered by the same renderer with the same keys (``event``, ``level``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from typing import Any, Iterable, Iterator
 
 import structlog
 
-__all__ = ["configure_logging", "get_logger"]
+__all__ = ["configure_logging", "get_logger", "log_scope", "joined"]
 
 
 class _Stderr:
@@ -73,3 +79,21 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     return structlog.get_logger(name)
+
+
+@contextlib.contextmanager
+def log_scope(**values: Any) -> Iterator[None]:
+    """Bind ``values`` (None ones left out) to every log line of this task inside the block; the outer
+    scope's values come back after it (structlog contextvars: each asyncio task has its own)."""
+    with structlog.contextvars.bound_contextvars(**{k: v for k, v in values.items() if v is not None}):
+        yield
+
+
+def joined(values: Iterable[Any], cap: int = 8) -> str | None:
+    """Distinct values as one short label, ``a,b,c`` (``a,b,...,+12 more`` past ``cap``); None when empty."""
+    distinct = sorted({str(v) for v in values if v is not None})
+    if not distinct:
+        return None
+    if len(distinct) > cap:
+        return ",".join(distinct[:cap]) + f",+{len(distinct) - cap} more"
+    return ",".join(distinct)

@@ -3,8 +3,10 @@ so tests and several runtimes in one process never collide.
 
 * Postgres write latency per pipeline, cache fill latency, Redis hits/misses/errors per endpoint,
   ``refresh_views_nof0()`` runs and durations, ingest outcomes, job runs;
-* the engine's parts (engine.md): the market feed (lag, reconnects, gaps), the traders (cycles, guard
-  rejections, model latency, tokens, cost, errors) and the sim exchange (orders, fills, liquidations).
+* the engine's parts (engine.md): the market feed (``nof0_market_*``: ticks, lag, reconnects, gaps), the
+  traders (cycles, guard rejections, model latency, tokens, cost, errors) and the sim exchange (orders,
+  fills, liquidations);
+* Postgres and Redis round trips (obs/instrument.py), design key lookups and key counts per pattern.
   They are defined here, once, so every part reports into the one ``/metrics`` of ``nof0 run``.
 
 Label values must stay a small set: model / trader ids, symbols, sources and fixed outcome words,
@@ -26,6 +28,7 @@ MODEL_LATENCY_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
+        self.keys_sampled_at: float | None = None  # monotonic time of the last SCAN for redis_keys_by_pattern
         self.pg_write_seconds = Histogram(
             "nof0_pg_write_seconds", "Postgres transaction time per pipeline", ["pipeline"], registry=r
         )
@@ -140,24 +143,6 @@ class Metrics:
             "nof0_outbox_pending", "Outbox entries committed but not yet published", ["stream"], registry=r
         )
 
-        # -- the market feed (engine.md "market provider")
-        self.feed_lag_seconds = Gauge(
-            "nof0_feed_lag_seconds", "Receive time minus venue time of the latest message per feed source",
-            ["source"], registry=r,
-        )
-        self.feed_messages = Counter(
-            "nof0_feed_messages_total", "Feed messages received per source and channel", ["source", "channel"],
-            registry=r,
-        )
-        self.feed_reconnects = Counter(
-            "nof0_feed_reconnects_total", "Feed reconnections per source and reason (closed, error, stale)",
-            ["source", "reason"], registry=r,
-        )
-        self.feed_gaps = Counter(
-            "nof0_feed_gaps_total", "Gaps detected in a feed (missing sequence numbers, silent intervals) per source",
-            ["source"], registry=r,
-        )
-
         # -- the traders (engine.md "manager", "executor")
         self.trader_cycles = Counter(
             "nof0_trader_cycles_total", "Decision cycles per trader by outcome (ok, skipped, failed)",
@@ -179,13 +164,15 @@ class Metrics:
             "nof0_trader_cost_usd_total", "Model cost in US dollars per trader", ["trader"], registry=r
         )
         self.trader_errors = Counter(
-            "nof0_trader_errors_total", "Trader errors per trader and kind (model, parse, exchange, timeout)",
+            "nof0_trader_errors_total", "Trader errors per trader and kind (cycle: the cycle raised, model: no reply,"
+            " parse: the reply broke the decision contract, exchange: an order failed)",
             ["trader", "kind"], registry=r,
         )
 
         # -- the sim exchange (engine.md "exchange provider", sim)
         self.sim_orders = Counter(
-            "nof0_sim_orders_total", "Sim exchange orders per trader by outcome (accepted, rejected, canceled)",
+            "nof0_sim_orders_total", "Sim exchange orders per trader by outcome: the order's state once placed"
+            " (filled, open, rejected, canceled), or canceled for a cancel request that took effect",
             ["trader", "outcome"], registry=r,
         )
         self.sim_fills = Counter(

@@ -79,12 +79,15 @@ class DbSource:
     async def _domain_json(self, key: Key, endpoint: str) -> Any:
         if not self.read_path.redis_usable():
             return None
+        lookups = self.rt.metrics.cache_lookups
         try:
             raw = await self.rt.redis.get(key.name)
         except RedisError as exc:
+            lookups.labels(key.pattern.name, "error").inc()
             self.read_path.redis_failed(endpoint, exc)
             return None
         self.read_path.redis.answered()
+        lookups.labels(key.pattern.name, "hit" if raw is not None else "miss").inc()
         if raw is None:
             return None
         try:

@@ -38,7 +38,7 @@ from nof0.engine.market.timing import Backoff, Sleep
 from nof0.ingest.service import IngestService
 from nof0.kernel.events import AssetCtx, MarketMeta, PriceTick, SymbolEvent, UniverseEntry, UniverseMeta
 from nof0.kernel.report import IngestReport
-from nof0.obs.logging import get_logger
+from nof0.obs.logging import get_logger, joined, log_scope
 from nof0.runtime import Runtime
 
 __all__ = ["Feed", "FeedSettings", "FeedStats", "market_meta_event"]
@@ -320,6 +320,11 @@ class Feed:
                 raise
 
     async def _write(self, batch: list[Mids]) -> None:
+        with log_scope(source=f"feed:{self.name}", source_event="price_tick",
+                       symbol=joined(s for m in batch for s in m.prices)):
+            await self._write_scoped(batch)
+
+    async def _write_scoped(self, batch: list[Mids]) -> None:
         # as JSON lines: ingest decodes a line in one typed pass, several times cheaper than re-validating
         # an in-process record (the same checks either way)
         encode = _ENCODER.encode

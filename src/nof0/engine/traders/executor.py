@@ -42,7 +42,7 @@ from nof0.engine.traders.cycle_cost import Share, SharedClock
 from nof0.engine.traders.runtime_state import TraderRuntime, ms_to_dt
 from nof0.ingest.service import IngestService
 from nof0.kernel.events import ConversationMessage, DecisionCycle, LlmCall
-from nof0.obs.logging import get_logger
+from nof0.obs.logging import get_logger, log_scope
 from nof0.runtime import Runtime
 from nof0.trades import repository as trades_repo
 
@@ -134,14 +134,17 @@ class Executor:
         model_ms = (time.perf_counter() - model_started) * 1000
         finished_ms = self.rt.clock.now_ms()
         result = CycleResult(tr.id, n, model_ms=model_ms)
+        _count_calls(self.rt.metrics, tr.id, completion)
         cot, summary, planned_closes, planned_entries = "", "", [], []
         if completion.text is None:
             result.error = f"no reply from {tr.model.name}: {completion.outcome}: {completion.error}"
+            self.rt.metrics.trader_errors.labels(tr.id, "model").inc()
         else:
             try:
                 parsed = parse_reply(completion.text, completion.reasoning)
             except ContractError as exc:
                 result.error = f"the reply broke the decision contract: {exc}"
+                self.rt.metrics.trader_errors.labels(tr.id, "parse").inc()
                 _mark_invalid(completion, str(exc))
             else:
                 cot, summary = parsed.cot_trace, parsed.summary
@@ -268,15 +271,20 @@ class Executor:
         """Closes first, then entries with their triggers; each pending decision gets its outcome."""
         pending = [d for d in decisions if d.get("status") == "pending"]
         for d in sorted(pending, key=lambda d: d.get("action") != "close"):
-            try:
-                if d["action"] == "close":
-                    await self._close(tr, d)
-                else:
-                    await self._open(tr, n, d)
-            except ExchangeError as exc:
-                d.update(status="failed", reason=f"exchange: {exc}")
-            if d["status"] == "failed":
-                log.warning("order failed", trader=tr.id, cycle=n, symbol=d["symbol"], reason=d.get("reason"))
+            with log_scope(model=tr.id, symbol=d["symbol"], source_event="order"):  # the exchange's lines too
+                await self._execute_one(tr, n, d)
+
+    async def _execute_one(self, tr: TraderRuntime, n: int, d: dict[str, Any]) -> None:
+        try:
+            if d["action"] == "close":
+                await self._close(tr, d)
+            else:
+                await self._open(tr, n, d)
+        except ExchangeError as exc:
+            d.update(status="failed", reason=f"exchange: {exc}")
+        if d["status"] == "failed":
+            self.rt.metrics.trader_errors.labels(tr.id, "exchange").inc()
+            log.warning("order failed", trader=tr.id, cycle=n, symbol=d["symbol"], reason=d.get("reason"))
 
     async def _close(self, tr: TraderRuntime, d: dict[str, Any]) -> None:
         symbol = d["symbol"]
@@ -324,6 +332,19 @@ def _llm_call(trader_id: str, n: int, c: CallRecord) -> LlmCall:
                    outcome=c.outcome, provider_model=c.provider_model, latency_ms=c.latency_ms,
                    prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens, cost_usd=c.cost_usd,
                    error=c.error)
+
+
+def _count_calls(metrics: Any, trader_id: str, completion: Completion) -> None:
+    """Tokens and dollars of the model calls of one cycle (retries included: each was paid for)."""
+    prompt = sum(c.prompt_tokens or 0 for c in completion.calls)
+    reply = sum(c.completion_tokens or 0 for c in completion.calls)
+    cost = sum(c.cost_usd or 0.0 for c in completion.calls)
+    if prompt:
+        metrics.trader_tokens.labels(trader_id, "prompt").inc(prompt)
+    if reply:
+        metrics.trader_tokens.labels(trader_id, "completion").inc(reply)
+    if cost:
+        metrics.trader_cost_usd.labels(trader_id).inc(cost)
 
 
 def _mark_invalid(completion: Completion, why: str) -> None:

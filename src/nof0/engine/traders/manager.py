@@ -33,7 +33,7 @@ from nof0.engine.traders.models import model_for
 from nof0.engine.traders.prompts import PromptError, load_template
 from nof0.engine.traders.runtime_state import TraderRuntime, dt_to_ms
 from nof0.ingest.service import IngestService
-from nof0.obs.logging import get_logger
+from nof0.obs.logging import get_logger, log_scope
 from nof0.runtime import Runtime
 from nof0.trades import repository as trades_repo
 from nof0.traders import repository as traders_repo
@@ -180,6 +180,11 @@ class Manager:
         return self.results
 
     async def _one(self, tr: TraderRuntime, now: int) -> CycleResult | None:
+        # every line of the cycle (context, model, guards, orders, its ingest batches) names the trader
+        with log_scope(model=tr.id, source_event="decision_cycle", source=f"trader:{tr.id}"):
+            return await self._cycle(tr, now)
+
+    async def _cycle(self, tr: TraderRuntime, now: int) -> CycleResult | None:
         tr.last_lateness_ms = max(0, now - tr.due_ms()) if tr.last_decision_ms is not None else 0
         slots = self._llm_slots if tr.model.is_llm else self._strategy_slots
         metrics = self.rt.metrics

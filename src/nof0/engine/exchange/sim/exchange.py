@@ -104,6 +104,7 @@ class SimExchange:
     # ------------------------------------------------------------------------------------ orders
     async def place_order(self, trader_id: str, order: OrderRequest) -> OrderResult:
         if (problem := _invalid(order)) is not None:
+            self.rt.metrics.sim_orders.labels(trader_id, "rejected").inc()
             return OrderResult(status="rejected", error=problem)
         async with self._lock(trader_id):
             tr = await self._trader(trader_id)
@@ -111,11 +112,13 @@ class SimExchange:
                 return _result(prev)  # a retried request: the order it placed, never a second one
             market = self._market(tr, order.symbol)
             if isinstance(market, str):
+                self.rt.metrics.sim_orders.labels(trader_id, "rejected").inc()
                 return OrderResult(status="rejected", error=market)
             work, journal, ts = self._begin(tr.account)
             self._settle_funding(tr, work, ts, journal)
             placed = matching.place(work, _request(order), market, self.fees, ts, journal)
             await self._commit({trader_id: (work, journal)})
+            self.rt.metrics.sim_orders.labels(trader_id, placed.status).inc()
             return _result(placed)
 
     async def cancel(self, trader_id: str, symbol: str, oid: int) -> bool:
@@ -127,6 +130,7 @@ class SimExchange:
             work, journal, ts = self._begin(tr.account)
             matching.cancel(work, oid, journal)
             await self._commit({trader_id: (work, journal)})
+            self.rt.metrics.sim_orders.labels(trader_id, "canceled").inc()
             return True
 
     async def update_leverage(self, trader_id: str, symbol: str, leverage: float, *, is_cross: bool = False) -> None:
@@ -342,10 +346,15 @@ class SimExchange:
         if report.rejected:
             raise ExchangeError(f"sim {self.name}: the store refused the change: {report.rejections[0]}")
         self._symbols |= symbols
+        m = self.rt.metrics
         for changes, future in pending:
             for trader_id, (work, journal) in changes.items():
                 tr = self._traders[trader_id]
                 tr.account, tr.new = work, False
+                for fill in journal.fills:
+                    m.sim_fills.labels(trader_id, fill.symbol).inc()
+                    if fill.liquidation is not None:
+                        m.sim_liquidations.labels(trader_id, fill.symbol).inc()
                 for order in journal.orders.values():
                     if order.cloid is not None:
                         tr.by_cloid[order.cloid] = order
