@@ -220,6 +220,10 @@ class JobSettings(_Strict):
     # monthly partitions (migration 010): made this many months ahead, checked at start and on this cadence
     partitions_every: Duration = Duration(21600)
     partitions_ahead: Annotated[int, msgspec.Meta(ge=1, le=24)] = 2
+    # design 3.4: how often `nof0 run` checks for a dropped keyspace (sentinel, key counts per family)
+    cache_watch_every: Duration = Duration(3)
+    # how often the positions hashes are re-marked at price_latest (only models whose marks moved)
+    positions_remark_every: Duration = Duration(2)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
 
 

@@ -1,6 +1,8 @@
 """The long-running service started by ``nof0 run``: reports readiness, then runs its tasks until stopped.
 
-The scheduler (design 2.3, 2.5) runs in the background for the service's lifetime; the API
+The scheduler (design 2.3, 2.5), the cache watcher (design 3.4: the cold-start rebuild of the Redis
+keyspace and its rebuild after a drop) and the positions re-marking run in the background for the
+service's lifetime (roles ``all`` and ``engine``); the API
 (``api.server.serve_api``) is a task sharing the ``stop`` event, and more tasks join as one
 ``tg.create_task(...)`` line each. If a task fails (the API cannot listen), the others are
 cancelled, the scheduler stops and the service exits non-zero.
@@ -22,6 +24,8 @@ from nof0.api.metrics_app import create_metrics_app
 from nof0.api.server import ApiStartError, api_address, serve_api
 from nof0.db.migrate import status as migration_status
 from nof0.engine.runner import Engine, run_engine
+from nof0.jobs.cache_watch import CacheWatch
+from nof0.jobs.position_marks import PositionMarks
 from nof0.jobs.scheduler import Scheduler
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
@@ -60,9 +64,15 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
               + "Ctrl-C to stop")
     listening = api_started if api_started is not None else asyncio.Event()
     failed: list[Exception] = []
-    async with Scheduler(rt).running() if runs_engine else contextlib.nullcontext() as scheduler:  # jobs (2.3, 2.5)
-        if scheduler is not None:  # every batch the engine commits asks for the view refresh (design 2.3)
+    scheduler: Scheduler | None = None
+    async with contextlib.AsyncExitStack() as workers:
+        if runs_engine:
+            scheduler = await workers.enter_async_context(Scheduler(rt).running())  # jobs (design 2.3, 2.5)
+            # every batch the engine commits asks for the view refresh (design 2.3)
             rt.commit_listeners.append(scheduler.on_committed)
+            # design 3.4: the cold-start rebuild and the drop watcher; the API answers from Postgres meanwhile
+            await workers.enter_async_context(CacheWatch(rt).running())
+            await workers.enter_async_context(PositionMarks(rt).running())  # positions hashes follow the prices
         try:
             async with asyncio.TaskGroup() as tg:
                 if serves_api:  # the banner says "API on ..." only once the API listens (a URL that answers)

@@ -1,14 +1,17 @@
 """Rebuild every design Redis key (design 3.2) from Postgres (design 3.4): at the cold start of ``nof0
-run``, when the keyspace was dropped (``nof0.jobs.cache_watch``), after ``nof0 restore``, and by hand
-(``nof0 cache rebuild``).
+run`` when the sentinel is missing and whenever the keyspace was dropped (both by the watcher,
+``nof0.jobs.cache_watch``), after ``nof0 restore``, and by hand (``nof0 cache rebuild``).
 
 Each key family is written by its own domain's publisher (the ones ingest runs after commit), fed with
 every owner Postgres knows: prices and the crypto_prices map (``price_latest``), venue metadata
 (``market_assets``/``market_asset_ctx``), positions hashes marked at the latest prices, recent trades
 and their idempotency guards, conversations and last decisions, trader states, simulator orders and
-balances, then the views refreshed and the leaderboard, since-inception curves and stored analytics; the trades stream is
-replayed from its outbox (``nof0.trades.outbox``). Locks (``nof0:lock:*``) are coordination, not
-values: they are not rebuilt; the API's own response keys refill on their next read.
+balances, then the views refreshed and the leaderboard, since-inception curves and stored analytics.
+The trades stream is not a value rebuilt here: it keeps what ingest announced (a transactional outbox to
+replay it is issue 11's). Locks (``nof0:lock:*``) are coordination, not values: they are not rebuilt,
+nor are the scale-out leases, fences and the engines set (``keys.COORDINATION``: their holders renew
+them within a lease TTL); the API's own response keys refill on their next read, and ``nof0:changes`` is
+a log of commits, not a value.
 
 A family that fails is reported and the others still run. Only a rebuild without failures writes
 ``nof0:cache:sentinel``, the key whose absence the watcher takes for a dropped keyspace. One rebuild

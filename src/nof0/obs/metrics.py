@@ -129,7 +129,7 @@ class Metrics:
             ["pattern"], registry=r,
         )
         self.cache_rebuilds = Counter(
-            "nof0_cache_rebuilds_total", "Rebuilds of the design keys from Postgres by reason (start, drop, manual,"
+            "nof0_cache_rebuilds_total", "Rebuilds of the design keys from Postgres by reason (start, dropped, manual,"
             " restore) and outcome (ok, failed)", ["reason", "outcome"], registry=r,
         )
         self.cache_rebuild_seconds = Histogram(

@@ -19,7 +19,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from nof0.cache.guards import redis_lock
+from nof0.cache.guards import hold_locks, redis_lock
 from nof0.cache.write import encode, multi, publish_lists, replace_hash
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
@@ -47,14 +47,31 @@ async def publish_positions(rt: Runtime, conn: AsyncConnection, model_ids: list[
             log.warning("positions lock busy; leaving the rebuild to its holder", model_id=model_id)
 
 
-async def remark_positions(rt: Runtime, conn: AsyncConnection, symbols: list[Any]) -> None:
-    """After prices moved: rebuild the positions hash of every model holding one of ``symbols``, so the
-    marks (current price, unrealized PnL) follow the prices, not only position events. A model whose
-    hash is being rebuilt right now is skipped: that rebuild reads after our commit, new prices included."""
-    async with conn.transaction():
-        models = await repo.list_models_holding(conn, sorted(set(symbols)))
-    for model_id in models:
-        await _rebuild_positions(rt, conn, model_id, 1)
+async def remark_positions(rt: Runtime, conn: AsyncConnection, model_ids: list[Any]) -> dict[str, tuple]:
+    """After prices moved: replace the positions hashes of ``model_ids`` from their open positions marked at
+    ``price_latest`` (current price, margin, unrealized PnL follow the prices, not only position events).
+
+    Batched: the models' locks in one round trip, their rows in one query, the hashes in one MULTI. A model
+    whose lock is busy is skipped; its holder reads after its own commit and the next pass catches up.
+    Returns model -> the ``(symbol, mark)`` pairs its hash was written with."""
+    wanted = sorted(set(model_ids))
+    locks = {m: rt.keys.positions_lock(m) for m in wanted}
+    async with hold_locks(rt.redis, list(locks.values())) as held:
+        mine = [m for m in wanted if locks[m].name in held]
+        if not mine:
+            return {}
+        async with conn.transaction():  # under the locks: no writer replaces these hashes meanwhile
+            rows = await repo.list_open_positions(conn, mine)
+        fields: dict[str, dict[str, bytes]] = {m: {} for m in mine}
+        marks: dict[str, list[tuple]] = {m: [] for m in mine}
+        for r in rows:
+            fields[r["model_id"]][r["symbol"]] = encode(position_json(r, r["mark"]))
+            marks[r["model_id"]].append((r["symbol"], r["mark"]))
+        pipe = multi(rt.redis)
+        for model_id in mine:
+            replace_hash(pipe, rt.keys.positions(model_id), fields[model_id])
+        await pipe.execute()
+    return {m: tuple(v) for m, v in marks.items()}
 
 
 async def _rebuild_positions(rt: Runtime, conn: AsyncConnection, model_id: str, attempts: int) -> bool:

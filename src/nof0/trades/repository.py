@@ -15,7 +15,8 @@ __all__ = [
     "lock_models", "insert_fills", "list_fills", "get_fill_books", "upsert_fill_books",
     "upsert_trades", "delete_trades_except", "upsert_positions", "delete_positions_except",
     "upsert_fill_snapshots", "upsert_event_snapshots", "insert_position_closes", "close_positions",
-    "list_open_positions", "list_models_holding", "list_recent_trades", "list_trades_closed_after", "TRADE_TYPES", "POSITION_TYPES", "get_position_versions",
+    "list_open_positions", "list_open_marks", "list_recent_trades", "list_trades_closed_after", "TRADE_TYPES",
+    "POSITION_TYPES", "get_position_versions",
     "get_position_closes", "list_open_position_ids", "discard_closes_before_entry", "delete_position_trades",
     "list_models_with_fills",
 ]
@@ -284,13 +285,18 @@ async def list_models_with_fills(conn: AsyncConnection, model_ids: Sequence[str]
     return {r["m"] for r in await cur.fetchall()}
 
 
-async def list_models_holding(conn: AsyncConnection, symbols: Sequence[str]) -> list[str]:
-    """The models with an open position on one of ``symbols`` (``idx_positions_open``)."""
+async def list_open_marks(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """(model_id, symbol, mark) of every open position with a latest price (``idx_positions_open``):
+    what the positions hashes would be marked at now."""
     cur = await conn.execute(
-        "SELECT DISTINCT model_id FROM positions WHERE status = 'open' AND symbol = ANY(%s::text[]) ORDER BY model_id",
-        (list(symbols),),
+        """
+        SELECT p.model_id, p.symbol, l.price AS mark
+          FROM positions p JOIN price_latest l ON l.symbol = p.symbol
+         WHERE p.status = 'open'
+         ORDER BY p.model_id, p.symbol
+        """
     )
-    return [r["model_id"] for r in await cur.fetchall()]
+    return await cur.fetchall()
 
 
 async def list_open_positions(conn: AsyncConnection, model_ids: Sequence[str]) -> list[dict[str, Any]]:
