@@ -9,6 +9,8 @@ headers, one process each, keep-alive, identity bodies; wrk (``-t1 -c32``) alter
 and nginx, and the median round's req/s is printed with its ratio to nginx's in the same rounds.
 
 * ``bare``: an ``asyncio.Protocol`` on uvloop with httptools, writing the prebuilt response;
+  ``bare-sendfile``: the same, sending the response from a memfd with ``sendfile`` (on request only);
+* ``-sndbuf`` after ``bare``/``uvicorn-parser`` (on request only): a 4 MB socket send buffer;
 * ``uvicorn-parser``: uvicorn's httptools protocol answering in the parser callback, the way
   ``nof0.api.wire`` does (no ASGI cycle), everything else through uvicorn;
 * ``uvicorn-asgi``: a raw ASGI app (two ``send`` calls) on uvicorn + httptools + uvloop;
@@ -73,10 +75,21 @@ def starlette_app():
     return Starlette(routes=[Route(p, handler(p)) for p in SIZES])
 
 
+SNDBUF = 4 * 1024 * 1024  # the "-sndbuf" kinds: a send buffer the whole big response fits in
+
+
+def _big_sndbuf(transport) -> None:
+    transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
+
+
 def serve(kind: str, port: int) -> None:
     import uvicorn
 
-    if kind == "bare":
+    sndbuf = kind.endswith("-sndbuf")
+    kind = kind.removesuffix("-sndbuf")
+    if kind in ("bare", "bare-sendfile"):
+        import os
+
         import httptools
         import uvloop
 
@@ -85,6 +98,8 @@ def serve(kind: str, port: int) -> None:
         class Bare(asyncio.Protocol):
             def connection_made(self, transport):
                 self.transport, self.parser, self.url = transport, httptools.HttpRequestParser(self), b""
+                if sndbuf:
+                    _big_sndbuf(transport)
 
             def on_url(self, url: bytes) -> None:
                 self.url = url
@@ -95,8 +110,28 @@ def serve(kind: str, port: int) -> None:
             def data_received(self, data: bytes) -> None:
                 self.parser.feed_data(data)
 
+        files = {}  # the response in a memfd, sent with sendfile (no copy from user space)
+        if kind == "bare-sendfile":
+            for p in SIZES:
+                fd = os.memfd_create(p.strip("/"))
+                os.write(fd, _wire(p))
+                files[p.encode()] = (fd, len(_wire(p)))
+
+        class SendFile(Bare):
+            def on_message_complete(self) -> None:
+                fd, size = files[self.url]
+                sent = 0
+                if self.transport.get_write_buffer_size() == 0:
+                    try:
+                        sent = os.sendfile(self.transport.get_extra_info("socket").fileno(), fd, 0, size)
+                    except BlockingIOError:
+                        sent = 0
+                if sent < size:
+                    self.transport.write(os.pread(fd, size - sent, sent))
+
         async def main() -> None:
-            server = await asyncio.get_running_loop().create_server(Bare, "127.0.0.1", port)
+            factory = SendFile if kind == "bare-sendfile" else Bare
+            server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", port)
             await server.serve_forever()
 
         uvloop.run(main())
@@ -108,6 +143,11 @@ def serve(kind: str, port: int) -> None:
 
         class InParser(HttpToolsProtocol):
             answered = False
+
+            def connection_made(self, transport) -> None:
+                super().connection_made(transport)
+                if sndbuf:
+                    _big_sndbuf(transport)
 
             def on_headers_complete(self) -> None:
                 body = wire.get(self.url)
@@ -153,6 +193,7 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--kinds", help="comma-separated servers to run (default: all; '-sndbuf' variants on request)")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -165,6 +206,8 @@ def main() -> int:
         kinds += ["granian-asgi", "granian-rsgi"]
     else:
         print("granian not installed: left out (.venv/bin/pip install granian)")
+    if args.kinds:
+        kinds = args.kinds.split(",")
     tmp = Path(tempfile.mkdtemp(prefix="nof0f-", dir="/tmp"))
     tmp.chmod(0o755)
     procs: list[subprocess.Popen] = []

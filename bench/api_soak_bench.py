@@ -40,6 +40,18 @@ def rss_mb(pid: int) -> float:
     raise SystemExit(f"no VmRSS for {pid}")
 
 
+def open_fds(pid: int) -> tuple[int, int]:
+    """Open file descriptors of ``pid``: all of them (sockets...) and the memfds of large responses
+    (``api/wire.py``), which must not pile up as versions change."""
+    names = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            names.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:  # closed meanwhile
+            pass
+    return len(names), sum(n.startswith("/memfd:") for n in names)
+
+
 def soak_script(tmp: Path, etag_of: dict[str, str]) -> tuple[Path, int]:
     requests = []
     for name in ("leaderboard", "trades", "crypto-prices", "positions", "account-totals", "since-inception-values",
@@ -113,8 +125,10 @@ def _soak(args: argparse.Namespace, seconds: int, tmp: Path, server: subprocess.
     procs.append(load)
     started = time.monotonic()
     samples: list[tuple[float, float]] = []
+    fds: list[tuple[int, int]] = []
     while load.poll() is None:
         samples.append((time.monotonic() - started, rss_mb(server.pid)))
+        fds.append(open_fds(server.pid))
         time.sleep(1)
     out = load.stdout.read() if load.stdout else ""
     rate = next((line.split()[-1] for line in out.splitlines() if line.startswith("Requests/sec")), None)
@@ -137,6 +151,9 @@ def _soak(args: argparse.Namespace, seconds: int, tmp: Path, server: subprocess.
     growth = last / base - 1
     print(f"  start {samples[0][1]:.1f} MB, max {max(r for _, r in samples):.1f} MB, slope after warm-up"
           f" {slope:+.2f} MB/min")
+    print(f"  open file descriptors (of which memfds) per tenth: "
+          + "  ".join(f"{fds[min(i * tenth, len(fds) - 1)][0]} ({fds[min(i * tenth, len(fds) - 1)][1]})"
+                      for i in range(10)) + f"; at most {max(n for n, _ in fds)} ({max(m for _, m in fds)})")
     print(f"ratio last tenth / second tenth: {last / base:.3f}")
     print(f"goal resident memory flat (<= 5 % growth): {growth * 100:+.1f} %: {'met' if growth <= 0.05 else 'missed'}")
     return 0

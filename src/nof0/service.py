@@ -53,7 +53,8 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
     # a configuration error (api.data_sources, api.file_dir) stops here, plainly
     app = create_app(rt) if serves_api else None
     if runs_engine:
-        engine = engine if engine is not None else Engine(rt)  # so does one of market.yaml
+        # engine processes share the traders and feeds through leases; ``all`` runs every one itself
+        engine = engine if engine is not None else Engine(rt, shared=role == "engine")  # so does market.yaml
     api_host, api_port = api_address(rt, host, port)
     metrics_port = rt.config.root.api.metrics_port if metrics_port is None else metrics_port
     serves_metrics_alone = not serves_api and metrics_port > 0

@@ -270,3 +270,32 @@ async def test_refresh_ahead_rebuilds_after_an_invalidation_and_never_serves_pas
         await invalidate_api_payloads(clock_rt, ["leaderboard"])
         clock_rt.clock.advance(LOCAL_FRESH_MS)
         assert (await c.get("/api/leaderboard")).json() == load("leaderboard.json")
+
+
+async def test_lock_taken_and_stale_bytes_rebuilt_waits_for_the_holder(clock_rt, redis_sync):
+    """A change made b's bytes stale while process a rebuilds them: b's readers get the held bytes inside
+    their window, but b's own rebuild (what the listener awaits before telling stream clients) waits for
+    a's new value instead of settling for the stale one."""
+    await seed_snapshot(clock_rt)
+    a, b = ReadPath(clock_rt), ReadPath(clock_rt)
+    version = [1]
+
+    async def build():
+        return {"sinceInceptionValues": [], "serverTime": version[0]}
+
+    old = await b.get("since-inception-values", "all", "long", build)
+    version[0] = 2
+    key = clock_rt.keys.api_payload("since-inception-values", "all", "long")
+    redis_sync.delete(key.name)
+    b.mark_stale(["since-inception-values"])
+    lock = clock_rt.keys.lock("api.since-inception-values.all")
+    redis_sync.set(lock.name, "a", px=lock.ttl_ms)  # process a is rebuilding
+    assert b.peek("since-inception-values", "all", "long") is old  # readers: the held bytes, at once
+    rebuilt = asyncio.ensure_future(b.rebuilt(["since-inception-values"]))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not rebuilt.done()
+    redis_sync.delete(lock.name)
+    fresh = await a.get("since-inception-values", "all", "long", build)
+    await rebuilt
+    assert b.peek("since-inception-values", "all", "long").body == fresh.body != old.body

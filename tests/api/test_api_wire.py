@@ -129,6 +129,7 @@ async def test_cached_reads_are_answered_in_the_parser_with_the_apps_bytes(seede
                 expected = (await _exchange(plain_port, [request], [head]))[0]
                 assert answered.raw == expected.raw, request
         assert hot.served - before == 7 * len(ALL_SPECS)  # every one of them in the parser
+        assert hot.sent_from_file > 0  # /api/trades' 209 KB: from its memfd, the same bytes
 
         gz = (await _exchange(hot_port, [_get("/api/trades", "accept-encoding: gzip")]))[0]
         assert gz.headers["content-encoding"] == "gzip"

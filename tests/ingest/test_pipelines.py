@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from nof0.kernel.events import MarketMeta
 from nof0.ingest.service import IngestService
+from nof0.prices.repository import insert_ticks
 from nof0.trades.payloads import position_json, trade_json
 from tests.ingest import factories as f
 from tests.ingest.factories import T0
@@ -109,6 +111,51 @@ async def test_a_batch_overlapping_stored_ticks_stores_only_the_new_ones(rt):
     assert stored == {(0, "BTC"): 100.0, (1, "BTC"): 102.0, (2, "BTC"): 103.0, (2, "ETH"): 4000.0}
     latest = {r["symbol"]: (r["price"], r["ts_ms"] - T0) for r in await rows(rt, "SELECT * FROM price_latest")}
     assert latest == {"BTC": (103.0, 2), "ETH": (4000.0, 2)}
+
+
+async def test_new_ticks_after_stored_ones_move_the_latest_price_per_symbol(rt):
+    """A feed's next batch, newer than everything stored (two sources of one symbol among them): every
+    tick stored, each symbol's latest the greatest (ts_ms, price) whatever its source."""
+    await ingest(rt, *REGISTER)
+    await ingest(rt, f.tick("BTC", 100.0, 0), f.tick("ETH", 4000.0, 0))
+    report = await ingest(rt, f.tick("BTC", 101.0, 1), f.tick("ETH", 4001.0, 1), f.tick("BTC", 99.0, 3, source="b"),
+                          f.tick("BTC", 98.0, 3), f.tick("ETH", 3990.0, 2, source="b"))
+    assert (report.accepted, report.duplicates) == (5, 0)
+    assert len(await rows(rt, "SELECT * FROM price_ticks")) == 7
+    latest = {r["symbol"]: (r["price"], r["ts_ms"] - T0) for r in await rows(rt, "SELECT * FROM price_latest")}
+    assert latest == {"BTC": (99.0, 3), "ETH": (3990.0, 2)}
+    again = await ingest(rt, f.tick("BTC", 101.0, 1), f.tick("BTC", 98.0, 3))
+    assert (again.accepted, again.duplicates) == (0, 2)
+
+
+async def test_ticks_stored_by_a_concurrent_writer_are_duplicates_not_errors(rt):
+    """Two writers store the same new ticks at once: neither finds them stored beforehand; the second
+    one's COPY waits on the first one's keys and, once those commit, meets them: its batch is stored
+    again through the natural-key check (nothing twice, no error, nothing rejected)."""
+    await ingest(rt, *REGISTER)
+    ticks = [f.tick("BTC", 100.0, 0), f.tick("BTC", 101.0, 1), f.tick("ETH", 4000.0, 0)]
+
+    async def store(conn) -> int:
+        async with conn.transaction():
+            return await insert_ticks(conn, ticks)
+
+    async with rt.pool.connection() as first, rt.pool.connection() as second:
+        async with first.transaction():
+            assert await insert_ticks(first, ticks) == 3
+            late = asyncio.create_task(store(second))
+            async with rt.pool.connection() as watcher:
+                for _ in range(500):  # until the second writer waits on the first one's keys
+                    cur = await watcher.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
+                                                (second.info.backend_pid,))
+                    if (await cur.fetchone())["wait_event_type"] == "Lock":
+                        break
+                    await asyncio.sleep(0.01)
+                else:
+                    raise AssertionError("the second writer never waited on the first one")
+        assert await late == 0
+    assert len(await rows(rt, "SELECT * FROM price_ticks")) == 3
+    latest = {r["symbol"]: (r["price"], r["ts_ms"] - T0) for r in await rows(rt, "SELECT * FROM price_latest")}
+    assert latest == {"BTC": (101.0, 1), "ETH": (4000.0, 0)}
 
 
 # ------------------------------------------------------------------------------------- market metadata

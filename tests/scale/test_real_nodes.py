@@ -1,7 +1,7 @@
 """Two ``nof0 run --role api`` processes on a real Redis Cluster and a Postgres primary with a streaming
 replica: both serve the same arena; with the replica dead, and then one of them killed, the API still
-answers. (Engine processes sharing traders: tests/scale/test_leases.py; the end-to-end kill -9 of an engine
-process waits for the traders' manager on leases, docs/scaling.md.)"""
+answers. (Engine processes sharing traders: tests/scale/test_leases.py, test_shared_traders.py, and the
+kill -9 of an engine process on the same nodes: test_engine_failover.py.)"""
 
 from __future__ import annotations
 

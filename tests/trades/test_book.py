@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from nof0.cache.keys import validate_part
 from nof0.trades.book import FillBook, fill_order
+from nof0.trades.rows import NAMESPACE, derived_id
 from tests.ingest.factories import T0, fill
 
 
@@ -123,3 +125,14 @@ def test_positions_and_equity_add_up(spec):
     assert realized == pytest.approx(gross - fees, abs=1e-9)  # every fee paid is realized
     assert equity == pytest.approx(10_000.0 + realized + unrealized)
     assert out.snapshots[max(out.snapshots)] == book.equity()
+
+
+_NO_SURROGATES = st.characters(blacklist_categories=("Cs",))  # text a producer can send
+
+
+@given(st.text(_NO_SURROGATES, min_size=1, max_size=80),
+       st.lists(st.one_of(st.integers(0, 2**63), st.text(_NO_SURROGATES, max_size=10)), max_size=3))
+def test_derived_ids_are_uuid5_of_the_facts(model_id, parts):
+    """Ids stored by earlier versions stay the ids of the same facts: uuid5 of ``model_id|parts``."""
+    expected = uuid.uuid5(NAMESPACE, "|".join([model_id, *map(str, parts)]))
+    assert derived_id(model_id, *parts) == f"{model_id[:27]}_{expected}"

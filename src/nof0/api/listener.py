@@ -1,5 +1,7 @@
 """Every API process hears every writer: a background reader of the changes stream (``cache.changes``)
-drops the cached responses built from what changed, in Redis and in this process's near cache.
+drops the cached responses built from what changed from Redis and marks this process's held bytes of
+them stale; those are served only inside their near-cache window while they are rebuilt at once
+(``read_path``: stale while revalidate), and stream clients hear of the change once that is done.
 
 Writers (the ingestion service per committed batch, the jobs after republishing) announce what they
 changed; they never call into the API. The listener starts from the newest entry when the app starts

@@ -41,7 +41,7 @@ def etag_of_header(head: bytes | None) -> str | None:
 class Payload:
     """One response body, immutable once built. ``validated_ms`` is when its freshness was last known."""
 
-    __slots__ = ("body", "etag", "validated_ms", "wire", "_gzip_min", "_gz", "_decoded", "_headers")
+    __slots__ = ("body", "etag", "validated_ms", "wire", "_gzip_min", "_gz", "_decoded", "_headers", "__weakref__")
 
     def __init__(self, body: bytes, *, gzip_min: int, validated_ms: int, etag: str | None = None) -> None:
         self.body = body
@@ -52,7 +52,7 @@ class Payload:
         self._decoded: Any = _UNSET
         self._headers: dict[tuple[bool, int, bool], list[tuple[bytes, bytes]]] = {}
         # whole HTTP responses of this version, prebuilt by the server's protocol (``api/wire.py``)
-        self.wire: dict[Any, tuple[Any, bytes]] = {}
+        self.wire: dict[Any, tuple[Any, bytes, int]] = {}  # (date headers, bytes, memfd or -1)
 
     @classmethod
     def encode(cls, obj: Any, *, gzip_min: int, now_ms: int) -> "Payload":

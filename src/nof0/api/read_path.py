@@ -288,9 +288,11 @@ class ReadPath:
         try:
             if redis_ok and token is None:
                 # another process is rebuilding this key: previous bytes (if not older than the TTL
-                # class), else its result
-                held = self._servable(key, self.rt.clock.now_ms())
-                if held is not None:
+                # class and not known stale: a stale key's readers are served by peek meanwhile, and
+                # the listener waits for the new bytes), else its result
+                held = self._held.get(key.name)
+                if held is not None and key.name not in self._stale and \
+                        self.rt.clock.now_ms() - held.validated_ms < (key.ttl_ms or 0):
                     return held
                 waited = await self._wait_for_peer(key, endpoint)
                 if waited is not None:

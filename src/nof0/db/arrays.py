@@ -65,12 +65,14 @@ def unnest_params(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str])
 
 
 def upsert_sql(
-    table: str, columns: Mapping[str, str], key: str, *, guard: str = "", returning: str = "", stamp: str = ""
+    table: str, columns: Mapping[str, str], key: str, *, guard: str = "", returning: str = "", stamp: str = "",
+    source: str = "",
 ) -> str:
     """``INSERT ... SELECT unnest(...) ON CONFLICT (key) DO UPDATE`` that writes only rows that differ.
 
     ``guard`` adds a condition on the stored row (alias ``t``), e.g. ``t.origin = 'fills'``;
-    ``stamp`` names a timestamp column set to now() when a row changes.
+    ``stamp`` names a timestamp column set to now() when a row changes; ``source`` names a staging
+    table with the columns in order (``nof0.db.staging``) to read instead of the arrays.
     """
     names = list(columns)
     keys = {k.strip() for k in key.split(",")}
@@ -79,7 +81,7 @@ def upsert_sql(
     where = (f"({', '.join('t.' + c for c in updated)}) IS DISTINCT FROM "
              f"({', '.join('EXCLUDED.' + c for c in updated)})")
     return (
-        f"INSERT INTO {table} AS t ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
+        f"INSERT INTO {table} AS t ({', '.join(names)}) SELECT * FROM {source or f'unnest({arrays})'} "
         f"ON CONFLICT ({key}) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in updated)}"
         f"{f', {stamp} = now()' if stamp else ''} "
         f"WHERE {where}{' AND ' + guard if guard else ''}"

@@ -7,6 +7,10 @@ too); the token goes with every write for that trader and Postgres refuses a tok
 highest it has seen (traders/fencing.py), so a process that lost its lease (paused past the TTL, cut
 off from Redis) can no longer write.
 
+Renewing (:meth:`LeaseTable.renew`) runs on its own, every third of the TTL, so a long cycle (a slow
+model) never lets a lease lapse; taking and handing over (:meth:`LeaseTable.tick`) happen between
+cycles, where the caller can drop a name before its lease is released (its account, its feed).
+
 Which process should hold what: live processes heartbeat into one sorted set (score = expiry); the
 names, ordered by a stable hash, are dealt round-robin to the live processes in id order, so each gets
 its fair share (floor or ceil of names / processes). A process releases, between cycles, a name that
@@ -18,7 +22,7 @@ names over; a joining process gets its share from the others' releases.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -26,7 +30,7 @@ from redis.asyncio import Redis
 from nof0.cache.keys import Key, Keyspace
 from nof0.obs.logging import get_logger
 
-__all__ = ["LeaseTable", "Changes", "share_of"]
+__all__ = ["LeaseTable", "LeaseLost", "Changes", "share_of"]
 
 log = get_logger("nof0.engine.leases")
 
@@ -43,12 +47,25 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# KEYS: lease, fence; ARGV: owner, at least -> a new token above ``at least``, or nil when not the holder
+_REFENCE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  local n = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if n < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2]) end
+  return redis.call('INCR', KEYS[2])
+end
+return false
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
 """
+
+
+class LeaseLost(RuntimeError):
+    """The store refused a write for a trader: a newer lease holder writes for it now."""
 
 
 def _order(name: str) -> bytes:
@@ -81,19 +98,32 @@ class LeaseTable:
         self._fence: Callable[[str], Key] = keys.trader_fence if kind == "trader" else keys.feed_fence
         self._now = now_ms
         self.held: dict[str, int] = {}
+        self.members: list[str] = []  # the live processes at the last heartbeat
         self.ttl_ms = keys.ttl_ms("lease")
 
-    async def tick(self) -> Changes:
-        """Heartbeat, renew what is held, release what is no longer ours, take what is ours and free. Call
-        between cycles, at least every third of the TTL."""
-        out = Changes()
-        members = await self._heartbeat()
+    async def renew(self) -> list[str]:
+        """Heartbeat and renew what is held; returns the names whose renewal failed (someone else may hold
+        them now), no longer held. Call at least every third of the TTL, cycles or not."""
+        self.members = await self._heartbeat()
+        lost = []
         for name in list(self.held):
             if not await self.redis.eval(_RENEW, 1, self._lease(name).name, self.owner, self.ttl_ms):
-                del self.held[name]
-                out.lost.append(name)
-        mine = share_of(self.owner, members, self.names)
-        for name in [n for n in self.held if n not in mine]:
+                if self.held.pop(name, None) is not None:
+                    lost.append(name)
+        if lost:
+            log.warning("leases lost", owner=self.owner, lost=lost)
+        return lost
+
+    async def tick(self, drop: Callable[[list[str]], Awaitable[None]] | None = None) -> Changes:
+        """Renew what is held, release what is no longer ours, take what is ours and free. Call between
+        cycles. ``drop`` is awaited with the names about to be released (and those lost) first, so their
+        user stops before their next holder starts."""
+        out = Changes(lost=await self.renew())
+        mine = share_of(self.owner, self.members, self.names)
+        surplus = [n for n in self.held if n not in mine]
+        if drop is not None and (surplus or out.lost):
+            await drop(out.lost + surplus)
+        for name in surplus:
             await self._release(name)
             out.released.append(name)
         for name in sorted(mine - set(self.held)):
@@ -103,8 +133,24 @@ class LeaseTable:
                 self.held[name] = out.gained[name] = int(token)
         if out.gained or out.lost or out.released:
             log.info("leases changed", owner=self.owner, gained=sorted(out.gained), lost=out.lost,
-                     released=out.released, holding=len(self.held), processes=len(members))
+                     released=out.released, holding=len(self.held), processes=len(self.members))
         return out
+
+    async def refence(self, name: str, at_least: int) -> int | None:
+        """A new token above ``at_least`` for a held name (the store saw a higher token than Redis hands
+        out: Redis lost its counters); None when the lease is no longer ours."""
+        token = await self.redis.eval(_REFENCE, 2, self._lease(name).name, self._fence(name).name, self.owner,
+                                      at_least)
+        if token is None:
+            self.held.pop(name, None)
+            return None
+        self.held[name] = int(token)
+        return int(token)
+
+    async def release(self, names: Iterable[str]) -> None:
+        for name in list(names):
+            if name in self.held:
+                await self._release(name)
 
     async def release_all(self) -> None:
         """On a clean stop: hand everything over now rather than after the TTL."""

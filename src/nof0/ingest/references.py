@@ -8,6 +8,7 @@ batch, so another process's registrations are seen.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any, Iterable
 
 from psycopg import AsyncConnection
@@ -18,7 +19,7 @@ from nof0.kernel.events import MarketMeta, ModelEvent, SymbolEvent, TraderState
 from nof0.market.repository import list_known_symbols
 from nof0.traders.repository import list_known_models
 
-__all__ = ["References"]
+__all__ = ["References", "group_by_type"]
 
 # event type -> (field, kind) pairs it references
 _REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -38,6 +39,21 @@ _ADVICE = {
     "model": "unknown model; register it first with a model event (or `nof0 traders sync`)",
     "symbol": "unknown symbol; register it first with a symbol or market_meta event",
 }
+
+
+_REGISTERING = (ModelEvent, SymbolEvent, MarketMeta)
+
+
+def group_by_type(events: Iterable[Any]) -> dict[type, list[Any]]:
+    """Events by their type, each list in arrival order (a feed's batch is one type: no loop)."""
+    events = list(events)
+    types = set(map(type, events))
+    if len(types) <= 1:
+        return {types.pop(): events} if types else {}
+    groups: dict[type, list[Any]] = {cls: [] for cls in types}
+    for ev in events:
+        groups[type(ev)].append(ev)
+    return groups
 
 
 def _registers(ev: Any) -> Iterable[tuple[str, str]]:
@@ -61,10 +77,10 @@ class References:
         references resolve and rejections. Also returns the names this batch registers (cache them once
         committed)."""
         wanted: dict[str, set[str]] = {"model": set(), "symbol": set()}
-        for entry in items:
-            for name, kind in _REFERENCES.get(entry.event.__struct_config__.tag, ()):
-                if (value := getattr(entry.event, name)) not in self._known[kind]:
-                    wanted[kind].add(value)
+        groups = group_by_type(entry.event for entry in items)
+        for cls, events in groups.items():  # whole columns at a time: a batch names a few ids many times
+            for name, kind in _REFERENCES.get(cls.__struct_config__.tag, ()):
+                wanted[kind].update(set(map(attrgetter(name), events)) - self._known[kind])
         known = {kind: set(self._known[kind]) for kind in wanted}
         if wanted["model"]:
             found = await list_known_models(conn, sorted(wanted["model"]))
@@ -75,6 +91,13 @@ class References:
             self._known["symbol"] |= found
             known["symbol"] |= found
         registered: dict[str, set[str]] = {"model": set(), "symbol": set()}
+        if TraderState not in groups and all(wanted[kind] <= known[kind] for kind in wanted):
+            # every name resolves before the batch's own registrations: none is refused, order is moot
+            for cls in groups.keys() & set(_REGISTERING):
+                for ev in groups[cls]:
+                    for kind, name in _registers(ev):
+                        registered[kind].add(name)
+            return items, [], registered
         ok, rejected = [], []
         for entry in items:
             ev = entry.event

@@ -26,10 +26,9 @@ import dataclasses
 import hashlib
 import itertools
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import AsyncConnection
@@ -38,7 +37,7 @@ from nof0.cache.changes import Change, announce
 from nof0.conversations.pipeline import stage_decision_cycles, stage_messages
 from nof0.kernel.decode import Rejected, Rejection, decode_line, encode_event, validate_event
 from nof0.kernel.lines import HEAD_BYTES, MAX_LINE_BYTES, OverlongLine
-from nof0.ingest.references import References
+from nof0.ingest.references import References, group_by_type
 from nof0.kernel.report import IngestReport
 from nof0.ingest.repository import insert_dead_letters
 from nof0.kernel.stage import Publisher, Staged
@@ -50,6 +49,7 @@ from nof0.runtime import Runtime
 from nof0.sim.pipeline import stage_sim_balances, stage_sim_orders
 from nof0.trades.pipeline import stage_equity_snapshots, stage_fills, stage_trades
 from nof0.trades.positions import stage_position_closes, stage_positions
+from nof0.traders.fencing import STALE_TOKEN, stale_traders, trader_named
 from nof0.traders.pipeline import stage_models, stage_trader_states
 
 __all__ = ["IngestService", "IngestReport", "Entry", "STAGES"]
@@ -80,27 +80,43 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 
 # Errors an event's data can cause in Postgres (as opposed to a lost connection): isolate the event.
 # Program limits (an index row too large, ...) are data errors too: one value too big for the server.
+# Lines decoded between two steps of the batch in flight (about a millisecond of decoding).
+_SLICE = 500
+
 _DATA_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded)
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A validated event of a batch and where it came from."""
+class Entry(NamedTuple):
+    """A validated event of a batch and where it came from (a tuple, and its name and text made only
+    when a rejection needs them: a batch holds thousands)."""
 
     line: int | None  # its number in the input (recorded with a dead letter)
-    where: str  # how a rejection names it: "line 4", "event 2", "trades.json trades[12]"
     event: Any
-    raw: str | None  # the text as received; None for in-process events (their JSON when needed)
+    raw: str | bytes | None  # as received (bytes: a line read as bytes); None for in-process events
+    named: str | None = None  # its name when not "line N" ("event 2", "trades.json trades[12]")
+
+    @property
+    def where(self) -> str:
+        """How a rejection names it: "line 4", "event 2", "trades.json trades[12]"."""
+        return self.named or f"line {self.line}"
 
     def text(self) -> str:
-        return self.raw if self.raw is not None else encode_event(self.event).decode()
+        if self.raw is None:
+            return encode_event(self.event).decode()
+        if isinstance(self.raw, bytes):  # valid UTF-8: the decoder accepted it
+            return self.raw.rstrip(b"\r\n").decode("utf-8")
+        return self.raw
 
 
 class IngestService:
     """``await IngestService(rt).ingest(events)`` or ``.ingest_lines(lines, source=...)``."""
 
-    def __init__(self, rt: Runtime, *, batch_size: int | None = None, linger_s: float = 0.2) -> None:
+    def __init__(self, rt: Runtime, *, batch_size: int | None = None, linger_s: float = 0.2,
+                 fences: Mapping[str, int] | None = None) -> None:
         self.rt = rt
+        # the fencing tokens of the traders this process holds (docs/scaling.md): every write naming one
+        # of them is refused when a newer holder has written for it
+        self.fences = fences if fences is not None else {}
         self.batch_size = batch_size or rt.config.root.ingest.tick_batch_size
         self.linger_s = linger_s  # a live stream flushes a partial batch after this much silence
         self.on_committed: list[Callable[[set[str]], Awaitable[None]]] = []
@@ -128,11 +144,11 @@ class IngestService:
                         yield decoded
                     continue
                 try:
-                    yield Entry(n, where, validate_event(payload, n), None)
+                    yield Entry(n, validate_event(payload, n), None, where)
                 except Rejected as exc:
                     yield dataclasses.replace(exc.rejection, where=where)
 
-        return await self._run(_chunks(items(), self.batch_size), source)
+        return await self._run_overlapped(items(), source)
 
     async def ingest_lines(
         self, lines: Iterable[str | bytes | OverlongLine] | AsyncIterable[str | bytes | OverlongLine], *,
@@ -143,23 +159,47 @@ class IngestService:
         if isinstance(lines, AsyncIterable):
             numbered = _anumbered(lines, start_line)
             return await self._run(_achunks(numbered, self.batch_size, self.linger_s, _decode), source)
-        decoded = (_decode(pair) for pair in enumerate(lines, start_line))
-        return await self._run(_chunks((d for d in decoded if d is not None), self.batch_size), source)
+        return await self._run_overlapped(map(_decode, enumerate(lines, start_line)), source)
 
     # ------------------------------------------------------------------ batches
-    async def _run(self, batches: Iterable[list[Any]] | AsyncIterator[list[Any]], source: str) -> IngestReport:
+    async def _run(self, batches: AsyncIterator[list[Any]], source: str) -> IngestReport:
         report = IngestReport()
-        if isinstance(batches, AsyncIterator):
-            async for batch in batches:
+        async for batch in batches:
+            await self._commit(batch, source, report)
+        return report
+
+    async def _run_overlapped(self, items: Iterable[Entry | Rejection | None], source: str) -> IngestReport:
+        """Batches of ``batch_size`` decoded items (None: a blank line) of an input at hand, each batch
+        decoded while the one before it is written: decoding goes in slices and yields to the event loop
+        between them, so the batch in flight moves on (its COPY running in Postgres) meanwhile. Batches
+        still commit one at a time, in order; an error stops the input once the batch in flight ended."""
+        report = IngestReport()
+        it = iter(items)
+        batch: list[Entry | Rejection] = []
+        in_flight: asyncio.Future[None] | None = None
+        try:
+            while chunk := list(itertools.islice(it, min(_SLICE, self.batch_size - len(batch)))):
+                batch += [d for d in chunk if d is not None]
+                if len(batch) >= self.batch_size:
+                    if in_flight is not None:
+                        await in_flight
+                    in_flight = asyncio.ensure_future(self._commit(batch, source, report))
+                    batch = []
+                await asyncio.sleep(0)  # the batch in flight takes its next step
+            if in_flight is not None:
+                await in_flight
+            if batch:
                 await self._commit(batch, source, report)
-        else:
-            for batch in batches:
-                await self._commit(batch, source, report)
+        finally:
+            if in_flight is not None and not in_flight.done():  # the input failed: let the batch in flight end
+                await asyncio.wait([in_flight])
+                if not in_flight.cancelled() and in_flight.exception() is not None:
+                    log.warning("the batch in flight failed too", error=repr(in_flight.exception()))
         return report
 
     async def _commit(self, batch: list[Entry | Rejection], source: str, report: IngestReport) -> None:
-        items = [b for b in batch if not isinstance(b, Rejection)]
-        rejected = [b for b in batch if isinstance(b, Rejection)]
+        rejected = [b for b in batch if b.__class__ is not Entry]
+        items = [b for b in batch if b.__class__ is Entry] if rejected else batch
         with log_scope(**_scope(items, source)):  # every line of this batch, down to the publishers
             await self._commit_scoped(items, rejected, source, report)
 
@@ -214,10 +254,11 @@ class IngestService:
         async with self.rt.pool.connection() as conn:
             async with conn.transaction():
                 ok, unresolved, registered = await self._references.check(conn, items) if items else ([], [], {})
+                if self.fences and ok:
+                    ok, stale = await self._fence(conn, ok)
+                    unresolved = unresolved + stale
                 await insert_dead_letters(conn, source, rejected + unresolved)
-                groups: dict[str, list[Any]] = {}
-                for entry in ok:
-                    groups.setdefault(entry.event.__struct_config__.tag, []).append(entry.event)
+                groups = {cls.__struct_config__.tag: events for cls, events in group_by_type(e.event for e in ok).items()}
                 for tag, stage in STAGES:
                     if tag in groups:
                         by_type[tag] = staged = await stage(self.rt, conn, groups[tag])
@@ -228,6 +269,23 @@ class IngestService:
             self._references.remember(registered)
             await self._publish(conn, publishers)
         return by_type, unresolved + refused, _changes(groups, by_type)
+
+    async def _fence(self, conn: AsyncConnection, entries: list[Entry]) -> tuple[list[Entry], list[Rejection]]:
+        """Refuse every event of a trader whose stored fencing token is above this process's (in the batch's
+        transaction, under the token's row lock)."""
+        stale = await stale_traders(conn, [e.event for e in entries], self.fences)
+        if not stale:
+            return entries, []
+        ok, refused = [], []
+        for e in entries:
+            t = trader_named(e.event)
+            if t in stale:
+                refused.append(Rejection(e.line, e.event.__struct_config__.tag, "fencing_token", self.fences[t],
+                                         f"{STALE_TOKEN} {self.fences[t]} for trader {t!r}: a newer lease "
+                                         f"(token {stale[t]}) writes for it now", e.text(), where=e.where))
+            else:
+                ok.append(e)
+        return ok, refused
 
     async def _publish(self, conn: AsyncConnection, publishers: dict[Publisher, list[Any]]) -> None:
         """Redis after commit, best effort: the truth is already safe in Postgres."""
@@ -254,23 +312,19 @@ class IngestService:
 def _scope(items: list[Entry], source: str) -> dict[str, str | None]:
     """What a batch concerns, for its log lines (design 4.3): models, symbols, event types, producer.
     Read per event type's fields, so a 5000-tick batch costs a set of its symbols and no more."""
-    events = [e.event for e in items]
-    kinds = set(map(type, events))
+    groups = group_by_type(e.event for e in items)
     models: set[str] = set()
     symbols: set[str] = set()
-    for kind in kinds:
+    for kind, of_kind in groups.items():
         fields = kind.__struct_fields__
-        of_kind = events if len(kinds) == 1 else [ev for ev in events if type(ev) is kind]
         for name in ("model_id", "trader_id"):
             if name in fields:
                 models.update(map(attrgetter(name), of_kind))
                 break
         if "symbol" in fields:
             symbols.update(map(attrgetter("symbol"), of_kind))
-    return {"source": source, "source_event": joined(k.__struct_config__.tag for k in kinds),
+    return {"source": source, "source_event": joined(k.__struct_config__.tag for k in groups),
             "model": joined(models), "symbol": joined(symbols)}
-
-
 
 
 def _changes(groups: dict[str, list[Any]], by_type: dict[str, Staged]) -> list[Change]:
@@ -282,31 +336,42 @@ def _changes(groups: dict[str, list[Any]], by_type: dict[str, Staged]) -> list[C
         if staged is None or not staged.changed:
             continue
         events = groups[tag]
+        fields = type(events[0]).__struct_fields__  # one event type per tag
         models = set(staged.models)
-        symbols: set[str] = set()
-        for ev in events:
-            for attr in ("model_id", "trader_id"):
-                if (value := getattr(ev, attr, None)) is not None:
-                    models.add(value)
-            if (symbol := getattr(ev, "symbol", None)) is not None:
-                symbols.add(symbol)
-            if tag == "market_meta":
+        for attr in ("model_id", "trader_id"):
+            if attr in fields:
+                models.update(map(attrgetter(attr), events))
+        models.discard(None)
+        symbols: set[str] = set(map(attrgetter("symbol"), events)) if "symbol" in fields else set()
+        symbols.discard(None)  # type: ignore[arg-type]
+        if tag == "market_meta":
+            for ev in events:
                 symbols.update(u.name for u in ev.meta_and_asset_ctxs[0].universe)
         data = None
         if tag == "price_tick":
-            latest: dict[str, Any] = {}
-            for ev in events:
-                if ev.symbol not in latest or ev.ts_ms >= latest[ev.symbol].ts_ms:
-                    latest[ev.symbol] = ev
-            data = {sym: ev.price for sym, ev in sorted(latest.items())}
+            data = {sym: ev.price for sym, ev in sorted(_latest_ticks(events).items())}
         out.append(Change(tag, tuple(sorted(models)), tuple(sorted(symbols)), data))
     return out
 
 
+def _latest_ticks(ticks: list[Any]) -> dict[str, Any]:
+    """Each symbol's tick with the greatest ts_ms (the later one of a tie)."""
+    stamps = [t.ts_ms for t in ticks]
+    if stamps == sorted(stamps):  # a feed's batch, in time order: its last tick of each symbol
+        return dict(zip(map(attrgetter("symbol"), ticks), ticks))
+    latest: dict[str, Any] = {}
+    for ev in ticks:
+        if ev.symbol not in latest or ev.ts_ms >= latest[ev.symbol].ts_ms:
+            latest[ev.symbol] = ev
+    return latest
+
+
 def _stage_rejections(entries: list[Entry], by_type: dict[str, Staged]) -> list[Rejection]:
     """The stages' refusals as rejections named like the events they are about."""
+    out: list[Rejection] = []
+    if not any(staged.rejected for staged in by_type.values()):
+        return out
     by_event = {id(e.event): e for e in entries}
-    out = []
     for tag, staged in by_type.items():
         for r in staged.rejected:
             entry = by_event[id(r.event)]
@@ -315,9 +380,18 @@ def _stage_rejections(entries: list[Entry], by_type: dict[str, Staged]) -> list[
     return out
 
 
-def _decode(pair: tuple[int, str | bytes | OverlongLine], where: str | None = None) -> Entry | Rejection | None:
+# Entry(...) without the named tuple's Python-level __new__ (a third of the cost of a line's entry)
+_entry = tuple.__new__
+
+
+def _decode(pair: tuple[int, str | bytes | OverlongLine], named: str | None = None) -> Entry | Rejection | None:
     line_no, raw = pair
-    where = where or f"line {line_no}"
+    if raw.__class__ is bytes and len(raw) <= MAX_LINE_BYTES:  # the hot path: the line is decoded as is
+        try:
+            return _entry(Entry, (line_no, decode_line(raw, line_no), raw, named))
+        except Rejected:
+            pass  # decoded again below, from its text, for the rejection (blank, not UTF-8, invalid, ...)
+    where = named or f"line {line_no}"
     if isinstance(raw, OverlongLine):
         return _overlong(line_no, where, raw.length, raw.limit, raw.head, raw.md5)
     if not isinstance(raw, (str, bytes)):
@@ -339,7 +413,7 @@ def _decode(pair: tuple[int, str | bytes | OverlongLine], where: str | None = No
             return Rejection(line_no, None, None, None, f"not UTF-8: {exc}", raw.decode("utf-8", "replace"),
                              where=where)
     try:
-        return Entry(line_no, where, decode_line(text, line_no), text)
+        return Entry(line_no, decode_line(text, line_no), text, named)
     except Rejected as exc:
         return dataclasses.replace(exc.rejection, where=where)
 
@@ -348,12 +422,6 @@ def _overlong(line_no: int, where: str, length: int, limit: int, head: bytes, md
     text = head.decode("utf-8", "replace") + f"\n[... line truncated: {length} bytes in total]"
     return Rejection(line_no, None, None, None, f"line longer than {limit} bytes ({length} bytes); skipped",
                      text, where=where, raw_md5=md5)
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    it = iter(items)
-    while batch := list(itertools.islice(it, size)):
-        yield batch
 
 
 async def _anumbered(lines: AsyncIterable[str | bytes], start: int) -> AsyncIterator[tuple[int, str | bytes]]:

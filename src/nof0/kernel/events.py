@@ -95,7 +95,7 @@ class SymbolEvent(_Event, tag="symbol"):
 # --------------------------------------------------------------------------- prices & market
 
 
-class PriceTick(_Event, tag="price_tick"):
+class PriceTick(_Event, tag="price_tick", gc=False):
     symbol: SafeId
     price: Price
     ts_ms: TsMs

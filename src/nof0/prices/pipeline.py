@@ -18,6 +18,6 @@ __all__ = ["stage_ticks"]
 
 
 async def stage_ticks(rt: Runtime, conn: AsyncConnection, ticks: list[PriceTick]) -> Staged:
-    stored, _moved = await repo.insert_ticks(conn, ((t.symbol, t.price, t.ts_ms, t.source) for t in ticks))
+    stored = await repo.insert_ticks(conn, ticks)
     symbols = sorted({t.symbol for t in ticks})
     return Staged(changed=stored, duplicates=len(ticks) - stored).then(publish_prices, *symbols)

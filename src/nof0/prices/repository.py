@@ -1,14 +1,27 @@
 """SQL of prices: ``price_ticks`` and ``price_latest`` (design 2.2, 2.4 "Prices" steps 2-3). Never commits.
 
-Ticks arrive in batches: one binary COPY into a session-local staging table, then one statement
-inserts the new ticks (natural key ``(symbol, ts_ms, source)``, ON CONFLICT DO NOTHING) and moves
-``price_latest`` forward from exactly the ticks it stored.
+Ticks arrive in batches and are stored with the natural key ``(symbol, ts_ms, source)``: a replayed tick
+is a no-op. Two ways, chosen per batch:
+
+* **straight** (a live feed: every batch newer than what is stored): when the batch's keys are distinct
+  and no stored tick of its symbols and sources falls in its time span (one index probe per symbol),
+  none of its ticks can be a duplicate, so it is one binary COPY into ``price_ticks`` itself (the
+  same work as a raw COPY; partition routing as usual), inside a savepoint: a concurrent writer that
+  stored one of these keys after the probe makes the COPY fail on the unique index, and the batch
+  falls back to
+* **staged** (a replay, an overlap, duplicates within the batch): one binary COPY into a session-local
+  staging table, then one statement inserts the new ticks (ON CONFLICT DO NOTHING) and moves
+  ``price_latest`` forward from exactly the ticks it stored.
+
+Either way ``price_latest`` ends at the stored tick with the greatest ``(ts_ms, price)``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+import struct
+from typing import Any, Iterable, Protocol, Sequence
 
+import psycopg
 from psycopg import AsyncConnection
 
 __all__ = ["insert_ticks", "list_latest", "list_ticks_between"]
@@ -41,8 +54,108 @@ SELECT (SELECT count(*) FROM stored) AS stored, (SELECT count(*) FROM latest) AS
 """
 
 
-async def insert_ticks(conn: AsyncConnection, rows: Iterable[tuple[str, float, int, str]]) -> tuple[int, int]:
-    """Store (symbol, price, ts_ms, source) ticks; returns (ticks stored, latest prices moved)."""
+# Any stored tick of one of the batch's (symbol, source) pairs inside that pair's time span in the
+# batch? (one range scan of idx_price_ticks_symbol_ts per pair; a live feed's batch finds nothing)
+_OVERLAP = """
+SELECT EXISTS (
+    SELECT 1 FROM unnest(%b::text[], %b::text[], %b::int8[], %b::int8[]) AS s(symbol, source, lo, hi)
+     WHERE EXISTS (SELECT 1 FROM price_ticks t
+                    WHERE t.symbol = s.symbol AND t.ts_ms BETWEEN s.lo AND s.hi AND t.source = s.source))
+"""
+
+# The latest price after a straight COPY: each (symbol, source) pair's newest tick of the batch is the
+# one stored at (symbol, its last ts_ms, source), one unique-index lookup; per symbol the greatest
+# (ts_ms, price) of those, if it beats the stored latest.
+_MOVE_LATEST = """
+WITH newest AS (
+    SELECT DISTINCT ON (s.symbol) s.symbol, t.price, t.ts_ms
+      FROM unnest(%b::text[], %b::text[], %b::int8[], %b::int8[]) AS s(symbol, source, lo, hi)
+      JOIN price_ticks t ON t.symbol = s.symbol AND t.ts_ms = s.hi AND t.source = s.source
+     ORDER BY s.symbol, t.ts_ms DESC, t.price DESC
+)
+INSERT INTO price_latest AS l (symbol, price, ts_ms)
+SELECT symbol, price, ts_ms FROM newest
+ON CONFLICT (symbol) DO UPDATE SET price = EXCLUDED.price, ts_ms = EXCLUDED.ts_ms, updated_at = now()
+ WHERE (EXCLUDED.ts_ms, EXCLUDED.price) > (l.ts_ms, l.price)
+"""
+
+# PostgreSQL's binary COPY framing; a row of (price float8, ts_ms int8, symbol text, source text) is
+# a fixed head and the (symbol, source) tail, built once per pair.
+_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_TRAILER = b"\xff\xff"
+_HEAD = struct.Struct(">hidiq")
+_TEXT_LEN = struct.Struct(">i")
+
+
+class Tick(Protocol):
+    symbol: str
+    price: float
+    ts_ms: int
+    source: str
+
+
+class _Batch:
+    """One pass over a batch's ticks: their binary COPY data, each (symbol, source) pair's first and
+    last ts_ms, and whether the keys are distinct (proven when each pair's ticks come in time order, as
+    a feed's do; counted otherwise)."""
+
+    def __init__(self, ticks: Sequence[Tick]) -> None:
+        tails: dict[tuple[str, str], bytes] = {}
+        spans: dict[tuple[str, str], list[int]] = {}
+        pack = _HEAD.pack
+        out = [_SIGNATURE]
+        append = out.append
+        ordered = True
+        for t in ticks:
+            key = (t.symbol, t.source)
+            ts_ms = t.ts_ms
+            span = spans.get(key)
+            if span is None:
+                sym, src = key[0].encode(), key[1].encode()
+                tails[key] = _TEXT_LEN.pack(len(sym)) + sym + _TEXT_LEN.pack(len(src)) + src
+                spans[key] = [ts_ms, ts_ms]
+            elif ts_ms > span[1]:
+                span[1] = ts_ms
+            else:
+                ordered = False
+                span[0] = min(span[0], ts_ms)
+            append(pack(4, 8, t.price, 8, ts_ms) + tails[key])
+        append(_TRAILER)
+        self.data = b"".join(out)
+        self.distinct = ordered or len({(t.symbol, t.ts_ms, t.source) for t in ticks}) == len(ticks)
+        # (symbols, sources, first ts_ms, last ts_ms) of the pairs: the parameters of _OVERLAP and _MOVE_LATEST
+        self.spans = ([s for s, _ in spans], [src for _, src in spans], [lo for lo, _ in spans.values()],
+                      [hi for _, hi in spans.values()])
+
+
+async def insert_ticks(conn: AsyncConnection, ticks: Sequence[Tick]) -> int:
+    """Store ticks and move ``price_latest``; returns the ticks stored."""
+    if not ticks:
+        return 0
+    batch = _Batch(ticks)
+    if batch.distinct and await _insert_straight(conn, batch):
+        return len(ticks)
+    return await _insert_staged(conn, ((t.symbol, t.price, t.ts_ms, t.source) for t in ticks))
+
+
+async def _insert_straight(conn: AsyncConnection, batch: _Batch) -> bool:
+    """The straight way; False when the batch may hold a stored tick (then nothing was written)."""
+    cur = await conn.execute(_OVERLAP, batch.spans)
+    if (await cur.fetchone())["exists"]:
+        return False
+    try:
+        async with conn.transaction():
+            async with conn.cursor() as cur:
+                async with cur.copy("COPY price_ticks (price, ts_ms, symbol, source) FROM STDIN (FORMAT BINARY)"
+                                    ) as copy:
+                    await copy.write(batch.data)
+                await cur.execute(_MOVE_LATEST, batch.spans)
+    except psycopg.errors.UniqueViolation:
+        return False  # a concurrent writer stored one of these ticks since the probe: the savepoint undid ours
+    return True
+
+
+async def _insert_staged(conn: AsyncConnection, rows: Iterable[tuple[str, float, int, str]]) -> int:
     await conn.execute(_STAGE)
     async with conn.cursor() as cur:
         async with cur.copy("COPY ingest_ticks (symbol, price, ts_ms, source) FROM STDIN (FORMAT BINARY)") as copy:
@@ -52,7 +165,7 @@ async def insert_ticks(conn: AsyncConnection, rows: Iterable[tuple[str, float, i
         await cur.execute(_STORE)
         counts = await cur.fetchone()
         await cur.execute("DELETE FROM ingest_ticks")  # a second batch in this transaction starts empty
-    return counts["stored"], counts["moved"]
+    return counts["stored"]
 
 
 async def list_latest(conn: AsyncConnection, symbols: Sequence[str] | None = None) -> list[dict[str, Any]]:

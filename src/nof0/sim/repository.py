@@ -14,7 +14,8 @@ from psycopg import AsyncConnection
 from nof0.db.arrays import unnest_params, upsert_sql
 
 __all__ = ["upsert_orders", "upsert_balances", "list_recent_orders", "list_balances", "list_open_orders",
-           "list_cloid_orders", "get_max_oid", "lock_paper_account", "ORDER_TYPES", "BALANCE_TYPES"]
+           "list_cloid_orders", "get_max_oid", "lock_paper_account", "unlock_paper_account", "ORDER_TYPES",
+           "BALANCE_TYPES"]
 
 ORDER_TYPES = {
     "trader_id": "text", "oid": "bigint", "symbol": "text", "side": "text", "order_type": "text", "price": "float8",
@@ -102,3 +103,8 @@ async def lock_paper_account(conn: AsyncConnection, trader_id: str, *, wait_s: f
     a moment to be noticed by the server), then raises ``psycopg.errors.LockNotAvailable``."""
     await conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(wait_s * 1000)}ms",))
     await conn.execute("SELECT pg_advisory_lock(hashtextextended('nof0.sim:' || %s, 0))", (trader_id,))
+
+
+async def unlock_paper_account(conn: AsyncConnection, trader_id: str) -> None:
+    """Hand a trader's paper account over (the lock :func:`lock_paper_account` took on ``conn``)."""
+    await conn.execute("SELECT pg_advisory_unlock(hashtextextended('nof0.sim:' || %s, 0))", (trader_id,))

@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from psycopg import AsyncConnection
+from psycopg.rows import tuple_row
 
 from nof0.db.arrays import jsonb, unnest_params, upsert_sql
+from nof0.db.staging import row_values, stage_rows
 
 __all__ = [
     "lock_models", "insert_fills", "list_fills", "get_fill_books", "upsert_fill_books",
@@ -43,9 +45,16 @@ FILL_TYPES: dict[str, str] = {
     "confidence": "float8", "exit_plan": "jsonb", "liquidation": "jsonb",
 }
 
+# A batch's rows travel by binary COPY into these session-local tables (nof0.db.staging).
+_STAGED_TRADES, _STAGED_POSITIONS, _STAGED_FILLS = "staged_trades", "staged_positions", "staged_fills"
+_STAGED_SNAPSHOTS = "staged_fill_snapshots"
+_SNAPSHOT_TYPES = {"model_id": "text", "ts_ms": "bigint", "equity_usd": "float8", "realized_pnl": "float8",
+                   "unrealized_pnl": "float8"}
+_trade_values, _position_values, _fill_values = row_values(TRADE_TYPES), row_values(POSITION_TYPES), row_values(FILL_TYPES)
+
 # A trade keeps its origin: fills never rewrite an event's trade and the other way round.
 _UPSERT_TRADES = upsert_sql("trades", TRADE_TYPES, "id", guard="t.origin = EXCLUDED.origin",
-                            returning="t.id, (t.xmax = 0) AS inserted")
+                            returning="t.id, (t.xmax = 0) AS inserted", source=_STAGED_TRADES)
 # Event positions: a state replaces the stored one only when its version is greater (rows from before
 # versions count as older). It is written open; the pipeline then applies the position's recorded close
 # again, so a closed position takes a newer state and stays closed.
@@ -55,7 +64,7 @@ _UPSERT_EVENT_POSITIONS = upsert_sql(
           " OR (EXCLUDED.updated_ts_ms, EXCLUDED.version_md5) > (t.updated_ts_ms, t.version_md5))",
     returning="t.id, t.model_id")
 _UPSERT_FILL_POSITIONS = upsert_sql("positions", POSITION_TYPES, "id", stamp="updated_at",
-                                    guard="t.origin = 'fills'", returning="t.id, t.model_id")
+                                    guard="t.origin = 'fills'", returning="t.id, t.model_id", source=_STAGED_POSITIONS)
 
 
 async def lock_models(conn: AsyncConnection, model_ids: Sequence[str]) -> None:
@@ -69,13 +78,11 @@ async def lock_models(conn: AsyncConnection, model_ids: Sequence[str]) -> None:
 
 async def insert_fills(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
     """Store fills (natural key model_id, tid); returns the (model_id, tid) of those that were new."""
-    cols = ", ".join(FILL_TYPES)
-    arrays = ", ".join(f"%b::{t}[]" for t in FILL_TYPES.values())
-    cur = await conn.execute(
-        f"INSERT INTO fills ({cols}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING RETURNING model_id, tid",
-        unnest_params(rows, FILL_TYPES),
-    )
-    return [(r["model_id"], r["tid"]) for r in await cur.fetchall()]
+    await stage_rows(conn, _STAGED_FILLS, FILL_TYPES, map(_fill_values, rows))
+    cur = conn.cursor(row_factory=tuple_row)  # one per new fill: tuples, not dicts
+    await cur.execute(f"INSERT INTO fills ({', '.join(FILL_TYPES)}) SELECT * FROM {_STAGED_FILLS}"
+                      " ON CONFLICT DO NOTHING RETURNING model_id, tid")
+    return await cur.fetchall()
 
 
 async def list_fills(conn: AsyncConnection, model_id: str) -> list[dict[str, Any]]:
@@ -112,8 +119,10 @@ async def upsert_trades(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -
     """Insert or update trades by id; returns (id, inserted) for the rows that changed."""
     if not rows:
         return []
-    cur = await conn.execute(_UPSERT_TRADES, unnest_params(rows, TRADE_TYPES))
-    return [(r["id"], r["inserted"]) for r in await cur.fetchall()]
+    await stage_rows(conn, _STAGED_TRADES, TRADE_TYPES, map(_trade_values, rows))
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(_UPSERT_TRADES)
+    return await cur.fetchall()
 
 
 async def delete_trades_except(conn: AsyncConnection, model_id: str, origin: str, keep: Sequence[str]) -> list[dict[str, Any]]:
@@ -132,8 +141,11 @@ async def upsert_positions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]
     """Write positions of one origin; returns {position id: model id} of the rows that changed."""
     if not rows:
         return {}
-    sql = _UPSERT_FILL_POSITIONS if origin == "fills" else _UPSERT_EVENT_POSITIONS
-    cur = await conn.execute(sql, unnest_params(rows, POSITION_TYPES))
+    if origin == "fills":  # a batch's many: staged
+        await stage_rows(conn, _STAGED_POSITIONS, POSITION_TYPES, map(_position_values, rows))
+        cur = await conn.execute(_UPSERT_FILL_POSITIONS)
+    else:
+        cur = await conn.execute(_UPSERT_EVENT_POSITIONS, unnest_params(rows, POSITION_TYPES))
     return {r["id"]: r["model_id"] for r in await cur.fetchall()}
 
 
@@ -149,18 +161,18 @@ async def upsert_fill_snapshots(conn: AsyncConnection, model_id: str, snapshots:
     """The equity a model's fills imply at each fill millisecond (these timestamps belong to the fills)."""
     if not snapshots:
         return 0
-    ts = sorted(snapshots)
+    await stage_rows(conn, _STAGED_SNAPSHOTS, _SNAPSHOT_TYPES,
+                     ((model_id, ts, *snapshots[ts]) for ts in sorted(snapshots)))
     cur = await conn.execute(
-        """
+        f"""
         INSERT INTO account_equity_snapshots AS s (model_id, ts_ms, equity_usd, realized_pnl, unrealized_pnl)
-        SELECT %s, * FROM unnest(%b::bigint[], %b::float8[], %b::float8[], %b::float8[])
+        SELECT * FROM {_STAGED_SNAPSHOTS}
         ON CONFLICT (model_id, ts_ms) DO UPDATE
            SET equity_usd = EXCLUDED.equity_usd, realized_pnl = EXCLUDED.realized_pnl,
                unrealized_pnl = EXCLUDED.unrealized_pnl
          WHERE (s.equity_usd, s.realized_pnl, s.unrealized_pnl)
                IS DISTINCT FROM (EXCLUDED.equity_usd, EXCLUDED.realized_pnl, EXCLUDED.unrealized_pnl)
-        """,
-        (model_id, ts, [snapshots[t][0] for t in ts], [snapshots[t][1] for t in ts], [snapshots[t][2] for t in ts]),
+        """
     )
     return cur.rowcount
 

@@ -8,6 +8,7 @@ of ``nof0.cache.keys`` because trade ids end up in ``nof0:ingest:trade:{trade_id
 from __future__ import annotations
 
 import uuid
+from hashlib import sha1
 from typing import Any
 
 from nof0.timefmt import ms_to_s
@@ -19,10 +20,19 @@ NAMESPACE = uuid.UUID("5b0a4f8e-2f4c-5d53-9a3e-6e6f66302d30")  # fixed forever: 
 _PREFIX = 64 - 37  # room for "_" + a 36-character uuid
 
 
+_NAMESPACE_BYTES = NAMESPACE.bytes
+
+
 def derived_id(model_id: str, *parts: object) -> str:
-    """``{model_id}_{uuid5(model_id|parts...)}``; a long model id is shortened in the prefix only."""
-    digest = uuid.uuid5(NAMESPACE, "|".join([model_id, *map(str, parts)]))
-    return f"{model_id[:_PREFIX]}_{digest}"
+    """``{model_id}_{uuid5(model_id|parts...)}``; a long model id is shortened in the prefix only.
+
+    uuid5 spelled out (RFC 4122 4.3: SHA-1 of namespace and name, version 5, variant 10): the same
+    text as ``str(uuid.uuid5(...))`` without building a ``UUID`` (a fill book derives one per fill)."""
+    digest = bytearray(sha1(_NAMESPACE_BYTES + "|".join([model_id, *map(str, parts)]).encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    x = digest.hex()
+    return f"{model_id[:_PREFIX]}_{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def nof1_trade_id(model_id: str, symbol: str, entry_ts_ms: int, exit_ts_ms: int) -> str:

@@ -12,11 +12,19 @@ from nof0.market import repository as market_repo
 from nof0.prices import repository as prices_repo
 from nof0.runtime import Runtime
 
-__all__ = ["market_from_store"]
+__all__ = ["market_from_store", "refresh_from_store"]
 
 
 async def market_from_store(rt: Runtime, provider: str, symbols: Sequence[str]) -> MarketState:
     state = MarketState(provider)
+    await refresh_from_store(rt, state, symbols)
+    return state
+
+
+async def refresh_from_store(rt: Runtime, state: MarketState, symbols: Sequence[str]) -> None:
+    """Bring ``state`` up to what the store holds (an engine process whose feed runs elsewhere follows it
+    this way); marks are applied, and its listeners told, only when newer."""
+    provider = state.provider
     async with rt.pool.connection() as conn, conn.transaction():
         assets = await market_repo.list_assets(conn, provider, list(symbols))
         ctxs = await market_repo.list_asset_ctxs(conn, provider, list(symbols))
@@ -34,8 +42,6 @@ async def market_from_store(rt: Runtime, provider: str, symbols: Sequence[str]) 
     }
     ts = max([c["ts_ms"] or 0 for c in ctxs] + [p["ts_ms"] for p in prices] + [0])
     state.apply_snapshot(MarketSnapshot(ts_ms=ts, assets=infos, contexts=contexts))
-    if prices:
+    if prices and (newest := max(p["ts_ms"] for p in prices)) > state.last_mids_ms:
         # the latest price of each symbol is its mark (newer than a context's mark when the feed ran since)
-        await state.apply_mids(Mids(ts_ms=max(p["ts_ms"] for p in prices),
-                                    prices={p["symbol"]: p["price"] for p in prices}))
-    return state
+        await state.apply_mids(Mids(ts_ms=newest, prices={p["symbol"]: p["price"] for p in prices}))

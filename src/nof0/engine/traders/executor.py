@@ -32,6 +32,8 @@ from typing import Any
 
 from nof0.config import ExecutorConfig
 from nof0.engine.exchange.provider import ExchangeError, OrderRequest, Trigger
+from nof0.engine.leases import LeaseLost
+from nof0.traders.fencing import STALE_TOKEN
 from nof0.engine.llm.client import CallRecord, Completion, ModelUnavailable
 from nof0.engine.traders.context import DecisionContext
 from nof0.engine.traders.context_builder import ContextBuilder
@@ -200,6 +202,9 @@ class Executor:
 
     async def _write(self, events: list[Any], trader_id: str) -> None:
         rejections = await self._journal((trader_id, events))
+        if any(STALE_TOKEN in r for r in rejections):
+            # another process holds the trader now: this cycle must send no order (traders/fencing.py)
+            raise LeaseLost(f"trader {trader_id!r}: {rejections[0]}")
         if rejections:
             # the journal is the truth of what the trader did: a refusal is a bug to see at once
             log.error("journal write refused", trader=trader_id, rejections=rejections)

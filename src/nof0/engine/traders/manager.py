@@ -11,6 +11,13 @@ Before each cycle the trader's pause is read from ``trader_state`` (``nof0 trade
 from another process). A trader whose model is unavailable (no API key, budget spent), whose
 configuration is wrong or whose cycle raises is reported in :meth:`Manager.status` and skipped; the
 process goes on.
+
+With ``leases`` (engine processes sharing the traders, docs/scaling.md) the manager runs only the
+traders whose lease it holds: between cycles it takes its share (each one started as above, after its
+fencing token was raised in Postgres, so the previous holder's late writes either landed before the
+journal is read or are refused) and drops the traders it lost or handed over; a task of its own renews
+the leases while cycles run. Every write for a held trader goes through ``ingest`` with its token
+(``IngestService.fences``).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 from nof0.config import TraderConfig
 from nof0.conversations import repository as conv_repo
 from nof0.engine.exchange.provider import Exchange
+from nof0.engine.leases import LeaseLost, LeaseTable
 from nof0.engine.llm.client import LLMClient
 from nof0.engine.market.state import MarketState
 from nof0.engine.strategies import StrategyError
@@ -52,7 +60,7 @@ _STRATEGY_CONCURRENCY = 8
 class Manager:
     def __init__(self, rt: Runtime, *, exchanges: dict[str, Exchange], markets: dict[str, MarketState],
                  candles: dict[str, CandleSource] | None = None, ingest: IngestService | None = None,
-                 llm: LLMClient | None = None, run_id: str | None = None) -> None:
+                 llm: LLMClient | None = None, run_id: str | None = None, leases: LeaseTable | None = None) -> None:
         self.rt = rt
         self.exchanges = exchanges
         self.markets = markets
@@ -68,6 +76,11 @@ class Manager:
         self._strategy_slots = {name: asyncio.Semaphore(getattr(ex, "cycles_in_flight", _STRATEGY_CONCURRENCY))
                                 for name, ex in exchanges.items()}
         self.results: list[CycleResult] = []  # the latest run_due's results (tests, bench)
+        self.leases = leases
+        self.fences = self.ingest.fences  # trader id -> the fencing token its writes carry
+        self._lost: set[str] = set()  # leases whose renewal failed: dropped before the next cycles
+        self.waiting: dict[str, str] = {}  # held traders whose start failed (e.g. their account still locked)
+        self._balanced_ms: int | None = None
 
     # ------------------------------------------------------------------ start
     async def start(self) -> None:
@@ -78,16 +91,55 @@ class Manager:
         await self.ingest.ingest_located([e for e in trader_events(cfg) if e[1].__struct_config__.tag == "model"
                                           or getattr(e[1], "trader_id", None) in {t.id for t in wanted}],
                                          source="manager")
-        ids = [t.id for t in wanted]
+        if self.leases is None:
+            await self._adopt({t.id: None for t in wanted})
+        else:
+            await self.rebalance()
+        log.info("manager started", traders=sorted(self.traders), problems=self.problems, run_id=self.run_id)
+
+    async def rebalance(self) -> None:
+        """Between cycles: drop the traders whose lease was lost or is handed over, start those gained."""
+        if self.leases is None:
+            return
+        if self._lost:
+            await self._drop(sorted(self._lost))
+        changes = await self.leases.tick(drop=self._drop)
+        self._balanced_ms = self.rt.clock.now_ms()
+        retry = {t: self.leases.held[t] for t in self.waiting if t in self.leases.held}
+        self.waiting.clear()
+        if changes.gained or retry:
+            await self._adopt(retry | dict(changes.gained))
+
+    async def _adopt(self, tokens: dict[str, int | None]) -> None:
+        """Start the given traders (token None: unfenced, the single-process engine): their state, their
+        journal, the venue's positions, their limits."""
+        cfg = self.rt.config
+        by_id = {t.id: t for t in cfg.manager.traders}
+        ids = sorted(tokens)
+        fenced = {t: tok for t, tok in tokens.items() if tok is not None}
         async with self.rt.pool.connection() as conn, conn.transaction():
+            # the token first: a late write of the previous holder commits before the reads below see the
+            # journal, or waits for this row lock and is refused
+            stored = await traders_repo.advance_fences(conn, fenced) if fenced else {}
             states = {r["trader_id"]: r for r in await traders_repo.list_trader_states(conn, ids)}
             stats = await conv_repo.get_cycle_stats(conn, ids)
             last = {r["model_id"]: r for r in await conv_repo.list_last_decisions(conn, ids)}
+        behind = {t: stored[t] for t in fenced if stored[t] > fenced[t]}
+        if behind and self.leases is not None:
+            # Postgres has seen a higher token than Redis hands out (Redis lost its counters): take one above it
+            retry = {t: tok for t in behind if (tok := await self.leases.refence(t, behind[t])) is not None}
+            log.warning("fencing tokens behind the store's; taken again above them", traders=sorted(behind))
+            if retry:
+                await self._adopt(retry)
+            ids = [t for t in ids if t not in behind]
         base = cfg.path.parent
-        for trader in wanted:
+        for trader_id in ids:
+            trader = by_id[trader_id]
             tr = self._runtime(trader, base)
             if tr is None:
                 continue
+            if tokens[trader_id] is not None:
+                self.fences[trader_id] = tokens[trader_id]
             state = states.get(trader.id) or {}
             tr.pause_until_ms = dt_to_ms(state.get("pause_until"))
             tr.last_decision_ms = dt_to_ms(state.get("last_decision_at"))
@@ -109,7 +161,25 @@ class Manager:
             except Exception as exc:  # noqa: BLE001 - one trader's venue must not stop the others
                 tr.status, tr.reason = "error", f"start failed: {exc!r}"
                 log.error("trader start failed", trader=trader.id, error=repr(exc))
-        log.info("manager started", traders=sorted(self.traders), problems=self.problems, run_id=self.run_id)
+                if self.leases is not None:  # keep the lease, start it again at the next rebalance
+                    await self._drop([trader.id])
+                    self.waiting[trader.id] = tr.reason
+        if self.leases is not None and ids:
+            log.info("traders taken over", traders=ids, tokens={t: tokens[t] for t in ids})
+
+    async def _drop(self, names: list[str]) -> None:
+        """Stop running these traders here (between cycles): another process holds or takes them. Their
+        tokens stay in ``fences``, so a write still naming one of them is refused once the new holder wrote."""
+        for name in names:
+            self._lost.discard(name)
+            self.waiting.pop(name, None)
+            self._retry_at.pop(name, None)
+            tr = self.traders.pop(name, None)
+            release = getattr(tr.exchange, "release", None) if tr is not None else None
+            if release is not None:  # the sim: its paper account and the account's lock go with the trader
+                await release(name)
+        if names:
+            log.info("traders handed over", traders=names)
 
     def _runtime(self, trader: TraderConfig, base: Path) -> TraderRuntime | None:
         exchange = self.exchanges.get(trader.exchange_provider)
@@ -200,6 +270,10 @@ class Manager:
                     log.info("limits recomputed after an asset metadata change", trader=tr.id,
                              leverage_caps=tr.limits.leverage_caps)
                 result = await self.executor.run_cycle(tr, now)
+        except LeaseLost as exc:  # its writes were refused: another process runs it now
+            self._lost.add(tr.id)
+            log.warning("trader's lease lost during a cycle", trader=tr.id, error=str(exc))
+            return None
         except Exception as exc:  # noqa: BLE001 - a failing trader is reported, the manager goes on
             tr.status, tr.reason = "error-retrying", f"{type(exc).__name__}: {exc}"
             self._retry_at[tr.id] = now + int(tr.config.decision_interval * 1000)
@@ -222,32 +296,68 @@ class Manager:
         return result
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Cycles until ``stop``: wakes at the next trader's due time (at most a second later)."""
+        """Cycles until ``stop``: wakes at the next trader's due time (at most a second later); with leases,
+        rebalances every third of the lease TTL (at once after a lost lease) while a task renews them."""
+        renewer = asyncio.create_task(self.renew_leases(stop), name="leases") if self.leases is not None else None
+        every_ms = self.leases.ttl_ms // 3 if self.leases is not None else 0
+        try:
+            while not stop.is_set():
+                started = time.perf_counter()
+                if self.leases is not None and (self._lost or self._balanced_ms is None
+                                                or self.rt.clock.now_ms() - self._balanced_ms >= every_ms):
+                    try:
+                        await self.rebalance()
+                    except Exception as exc:  # noqa: BLE001 - Redis away: keep the traders held, fenced in Postgres
+                        self._balanced_ms = self.rt.clock.now_ms()
+                        log.error("lease rebalance failed", error=repr(exc))
+                try:
+                    await self.run_due()
+                except Exception as exc:  # noqa: BLE001 - e.g. Postgres away for a moment: try again
+                    log.error("manager tick failed", error=repr(exc))
+                now = self.rt.clock.now_ms()
+                upcoming = [max(tr.due_ms(), self._retry_at.get(tr.id, 0)) for tr in self.traders.values()
+                            if tr.status != "error"]
+                wait_s = min([1.0] + [max(0.0, (t - now) / 1000) for t in upcoming])
+                if time.perf_counter() - started > 1.0:
+                    wait_s = 0.0
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=max(0.01, wait_s))
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            if renewer is not None:
+                renewer.cancel()
+                await asyncio.gather(renewer, return_exceptions=True)
+            if self.leases is not None:  # a clean stop hands the traders over now, not after the TTL
+                try:
+                    await self._drop(sorted(self.traders))
+                    await self.leases.release_all()
+                except Exception as exc:  # noqa: BLE001 - Redis away: the leases lapse after their TTL
+                    log.warning("leases not released at stop", error=repr(exc))
+            await self.llm.close()
+
+    async def renew_leases(self, stop: asyncio.Event) -> None:
+        """Renew the leases every third of their TTL, however long a cycle takes."""
+        assert self.leases is not None
         while not stop.is_set():
-            started = time.perf_counter()
             try:
-                await self.run_due()
-            except Exception as exc:  # noqa: BLE001 - e.g. Postgres away for a moment: try again
-                log.error("manager tick failed", error=repr(exc))
-            now = self.rt.clock.now_ms()
-            upcoming = [max(tr.due_ms(), self._retry_at.get(tr.id, 0)) for tr in self.traders.values()
-                        if tr.status != "error"]
-            wait_s = min([1.0] + [max(0.0, (t - now) / 1000) for t in upcoming])
-            if time.perf_counter() - started > 1.0:
-                wait_s = 0.0
+                self._lost.update(await self.leases.renew())
+            except Exception as exc:  # noqa: BLE001 - Redis away: the leases lapse, the fence protects the store
+                log.error("lease renewal failed", error=repr(exc))
             try:
-                await asyncio.wait_for(stop.wait(), timeout=max(0.01, wait_s))
+                await asyncio.wait_for(stop.wait(), timeout=self.leases.ttl_ms / 3000)
             except asyncio.TimeoutError:
                 pass
-        await self.llm.close()
 
     def status(self) -> list[dict[str, Any]]:
         out = []
         for tr in self.traders.values():
             out.append({"trader": tr.id, "status": tr.status, "reason": tr.reason, "model": tr.model.name,
                         "next_cycle": tr.next_cycle, "last_decision_ms": tr.last_decision_ms,
+                        "fencing_token": self.fences.get(tr.id),
                         "pause_until_ms": tr.pause_until_ms, "cooldowns": tr.active_cooldowns(self.rt.clock.now_ms())})
         out += [{"trader": t, "status": "not started", "reason": why} for t, why in sorted(self.problems.items())]
+        out += [{"trader": t, "status": "starting", "reason": why} for t, why in sorted(self.waiting.items())]
         return out
 
 

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 
 from nof0.engine.exchange.provider import Exchange
+from nof0.engine.leases import LeaseTable
 from nof0.engine.market.provider import MarketProvider
 from nof0.engine.market.state import MarketState
 from nof0.engine.traders.manager import Manager
@@ -22,12 +23,12 @@ log = get_logger("nof0.engine.traders")
 
 @contextlib.asynccontextmanager
 async def traders_running(rt: Runtime, *, markets: Mapping[str, MarketState], providers: Mapping[str, MarketProvider],
-                          exchanges: Mapping[str, Exchange], ingest: IngestService | None = None
-                          ) -> AsyncIterator[Manager]:
+                          exchanges: Mapping[str, Exchange], ingest: IngestService | None = None,
+                          leases: LeaseTable | None = None) -> AsyncIterator[Manager]:
     """Start the manager (registration, state, reconciliation, pending cycles), run its loop until the
     block ends. A manager that cannot start is logged; the rest of the process goes on."""
     manager = Manager(rt, exchanges=dict(exchanges), markets=dict(markets),
-                      candles={name: p.candles for name, p in providers.items()}, ingest=ingest)
+                      candles={name: p.candles for name, p in providers.items()}, ingest=ingest, leases=leases)
     stop = asyncio.Event()
     task = None
     try:

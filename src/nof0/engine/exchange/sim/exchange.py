@@ -10,7 +10,8 @@ after all). Marks arriving through ``MarketState.subscribe`` fill resting limits
 liquidate and settle funding on the tick the store learns.
 
 One process owns a trader's paper account at a time: the first use takes a Postgres advisory lock held
-by a connection of its own until :meth:`SimExchange.close` (or the process's death, kill -9 included).
+by a connection of its own until :meth:`SimExchange.release` or :meth:`SimExchange.close` (or the
+process's death, kill -9 included).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from nof0.engine.market.state import MarketState
 from nof0.kernel.events import SAFE_ID, SymbolEvent
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
-from nof0.sim.repository import lock_paper_account
+from nof0.sim.repository import lock_paper_account, unlock_paper_account
 
 __all__ = ["SimExchange"]
 
@@ -82,6 +83,7 @@ class SimExchange:
         self._owner: psycopg.AsyncConnection | None = None
         self._configured = {t.id: t for t in rt.config.manager.traders}
         self._subscribed = False
+        self.lock_wait_s = _LOCK_WAIT_S  # shared engines wait less and retry from their next lease tick
 
     # ------------------------------------------------------------------------------------ lifecycle
     async def start(self, traders: Iterable[str] | None = None) -> None:
@@ -96,6 +98,17 @@ class SimExchange:
         for trader_id in wanted:
             async with self._lock(trader_id):
                 await self._trader(trader_id)
+
+    async def release(self, trader_id: str) -> None:
+        """Stop handling a trader's account and hand its lock over (its trader moved to another engine
+        process, docs/scaling.md); the next use loads it again."""
+        async with self._lock(trader_id):
+            if self._traders.pop(trader_id, None) is None:
+                return
+            self._stale.discard(trader_id)
+            async with self._load_lock:
+                if self._owner is not None and not self._owner.closed:
+                    await unlock_paper_account(self._owner, trader_id)
 
     async def close(self) -> None:
         if self._owner is not None:
@@ -300,7 +313,7 @@ class SimExchange:
             # a connection of its own, outside the pool: the account locks live as long as it does
             self._owner = await psycopg.AsyncConnection.connect(self.rt.servers.postgres_dsn, autocommit=True)
         try:
-            await lock_paper_account(self._owner, trader_id, wait_s=_LOCK_WAIT_S)
+            await lock_paper_account(self._owner, trader_id, wait_s=self.lock_wait_s)
         except psycopg.errors.LockNotAvailable:
             raise ExchangeError(f"sim {self.name}: trader {trader_id!r}'s paper account is in use by another process"
                                 " (stop it, or place the order there)") from None
@@ -334,6 +347,7 @@ class SimExchange:
 
     async def _write(self, pending: list[tuple[dict[str, tuple[Account, Journal]], asyncio.Future[None]]]) -> None:
         events: list[Any] = []
+        owners: list[str | None] = []  # the trader each event is a change of (None: shared registrations)
         symbols: set[str] = set()
         for changes, _ in pending:
             for trader_id, (work, journal) in changes.items():
@@ -342,14 +356,24 @@ class SimExchange:
                 for symbol in sorted({o.symbol for o in journal.orders.values()} - self._symbols - symbols):
                     events.append(SymbolEvent(symbol=symbol))
                     symbols.add(symbol)
-                events += change_events(work, journal, work.ts_ms, marks=self._marks(tr), capital=tr.capital,
+                changed = change_events(work, journal, work.ts_ms, marks=self._marks(tr), capital=tr.capital,
                                         register=tr.new)
+                owners += [None] * (len(events) - len(owners)) + [trader_id] * len(changed)
+                events += changed
         report = await self.service.ingest(events, source=f"exchange:{self.name}")
-        if report.rejected:
+        refused = {_owner(r.where, owners) for r in report.rejections}
+        if None in refused:
             raise ExchangeError(f"sim {self.name}: the store refused the change: {report.rejections[0]}")
         self._symbols |= symbols
         m = self.rt.metrics
         for changes, future in pending:
+            if refused & set(changes):
+                # e.g. a stale fencing token: this trader's change was not stored (the others' were)
+                self._stale.update(changes)
+                why = next(r for r in report.rejections if _owner(r.where, owners) in changes)
+                if not future.done():
+                    future.set_exception(ExchangeError(f"sim {self.name}: the store refused the change: {why}"))
+                continue
             for trader_id, (work, journal) in changes.items():
                 tr = self._traders[trader_id]
                 tr.account, tr.new = work, False
@@ -366,6 +390,12 @@ class SimExchange:
     def _marks(self, tr: _Trader) -> dict[str, float]:
         state = self.markets.get(tr.market)
         return dict(state.marks) if state is not None else {}
+
+
+def _owner(where: str | None, owners: list[str | None]) -> str | None:
+    """The trader whose change a rejection (named ``event N`` by the ingestion service) is about."""
+    head, _, n = (where or "").partition(" ")
+    return owners[int(n) - 1] if head == "event" and n.isdigit() and 0 < int(n) <= len(owners) else None
 
 
 # ---------------------------------------------------------------------------------------- requests
