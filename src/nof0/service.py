@@ -29,6 +29,7 @@ from nof0.jobs.position_marks import PositionMarks
 from nof0.jobs.scheduler import Scheduler
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
+from nof0.trades.outbox import run_publisher
 
 __all__ = ["run_service", "ROLES"]
 
@@ -83,6 +84,7 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
                     print(banner, flush=True)
                 if runs_engine:
                     tg.create_task(run_engine(engine, stop))  # feeds, exchanges, traders (engine.md)
+                    tg.create_task(run_publisher(rt, stop))  # the trades stream's outbox: at start, then retries
                 if serves_metrics_alone:
                     tg.create_task(_serve_metrics(rt, stop, api_host, metrics_port))
         except* ApiStartError as group:

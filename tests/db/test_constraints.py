@@ -30,6 +30,7 @@ GOOD = [
     "INSERT INTO job_runs (job) VALUES ('analytics')",
     "INSERT INTO fill_books (model_id, last_ts_ms, last_tid, state) VALUES ('m', 1, 1, '{}')",
     "INSERT INTO position_closes (position_id, exit_price, exit_ts_ms) VALUES ('p', 2, 2)",
+    "INSERT INTO trade_outbox (trade_id, op, fields) VALUES ('t', 'add', '[\"op\", \"add\"]')",
 ]
 
 BAD = {
@@ -77,6 +78,9 @@ BAD = {
     "sim balance without total": "INSERT INTO sim_balances (trader_id, asset, available, ts_ms) VALUES ('t', 'BTC', 1, 1)",
     "dead letter duplicate raw": "INSERT INTO ingest_dead_letters (source, reason, raw) VALUES ('x', 'y', '{}')",
     "dead letter without reason": "INSERT INTO ingest_dead_letters (source, raw) VALUES ('x', 'z')",
+    "outbox bad op": "INSERT INTO trade_outbox (trade_id, op, fields) VALUES ('t', 'upsert', '[]')",
+    "outbox fields not a list": "INSERT INTO trade_outbox (trade_id, op, fields) VALUES ('t', 'add', '{}')",
+    "outbox negative watermark": "INSERT INTO trade_outbox_published (stream, seq) VALUES ('x', -1)",
     "job bad status": "INSERT INTO job_runs (job, last_status) VALUES ('j', 'maybe')",
     "trade bad origin": "INSERT INTO trades (id, model_id, symbol, side, origin) VALUES ('t3','m','BTC','long','guess')",
     "position bad origin": "INSERT INTO positions (id, model_id, symbol, side, entry_price, quantity, entry_ts_ms, origin) VALUES ('p3','m','BTC','long',1,1,1,'guess')",

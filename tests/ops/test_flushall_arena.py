@@ -6,7 +6,8 @@ values Postgres implies.
 second prefix of the same Redis (the rebuild's code, fed the same owners); the arena's keys are compared
 with it family by family. The arena keeps moving (a tick a second, marks every 2 s), so each family is
 compared until it matches once, before the deadline; the traders are paused first so that trades,
-conversations and states hold still. The watcher's reason (``dropped``) is read back from the sentinel."""
+conversations and states hold still. The trades stream is compared too, ids included: the outbox
+refills it with each trade once, in order. The watcher's reason (``dropped``) is read back from the sentinel."""
 
 from __future__ import annotations
 
@@ -83,6 +84,8 @@ def _value(client: redis.Redis, name: str, kind: KeyType):
         return client.lrange(name, 0, -1) or None
     if kind is KeyType.ZSET:
         return client.zrange(name, 0, -1, withscores=True) or None
+    if kind is KeyType.STREAM:  # ids and fields: the outbox republishes each trade once, in order
+        return client.xrange(name) or None
     return None
 
 
@@ -141,8 +144,7 @@ async def _compare_until_every_family_matched(client, pg_dsn: str, url: str, flu
     config = make_config(pg_dsn, url, EXPECTED)
     async with open_runtime(config, Servers(pg_dsn, url)) as rt:
         arena = Keyspace(rt.keys.ttl, PREFIX)
-        pending = [f for f in family_keys(rebuild_repository.Owners([], [], [], [], []), rt.keys)
-                   if f != "trades_stream"] + ["ingest_guards"]
+        pending = [*family_keys(rebuild_repository.Owners([], [], [], [], []), rt.keys), "ingest_guards"]
         last: dict[str, tuple] = {}
         while pending and time.monotonic() < flushed + DEADLINE_S:
             async with rt.pool.connection() as conn, conn.transaction():

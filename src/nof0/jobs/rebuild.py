@@ -7,8 +7,8 @@ every owner Postgres knows: prices and the crypto_prices map (``price_latest``),
 (``market_assets``/``market_asset_ctx``), positions hashes marked at the latest prices, recent trades
 and their idempotency guards, conversations and last decisions, trader states, simulator orders and
 balances, then the views refreshed and the leaderboard, since-inception curves and stored analytics.
-The trades stream is not a value rebuilt here: it keeps what ingest announced (a transactional outbox to
-replay it is issue 11's). Locks (``nof0:lock:*``) are coordination, not values: they are not rebuilt,
+The trades stream is refilled from its transactional outbox (``nof0.trades.outbox``: the entries after
+the stream's last id, each trade once, in commit order of the outbox sequence). Locks (``nof0:lock:*``) are coordination, not values: they are not rebuilt,
 nor are the scale-out leases, fences and the engines set (``keys.COORDINATION``: their holders renew
 them within a lease TTL); the API's own response keys refill on their next read, and ``nof0:changes`` is
 a log of commits, not a value.
@@ -38,6 +38,7 @@ from nof0.runtime import Runtime
 from nof0.sim.cache import publish_balances, publish_orders
 from nof0.traders.cache import publish_trader_states
 from nof0.trades.cache import publish_positions, publish_recent_trades, restore_guards
+from nof0.trades.outbox import publish_outbox
 
 __all__ = ["REBUILD", "RebuildReport", "rebuild_caches", "drop_keyspace", "FAMILIES"]
 
@@ -61,6 +62,7 @@ FAMILIES: dict[str, tuple[tuple[Publisher, ...], str]] = {
     "market": ((publish_market,), "market"),
     "positions": ((publish_positions,), "models"),
     "trades_recent": ((publish_recent_trades,), "models"),
+    "trades_stream": ((publish_outbox,), "models"),  # refilled from its outbox, from the stream's last id
     "conversations": ((publish_conversations, publish_last_decisions), "models"),
     "trader_state": ((publish_trader_states,), "traders"),
     "sim": ((publish_orders, publish_balances), "sim_traders"),

@@ -3,10 +3,11 @@
 * ``nof0:positions:{model_id}``: hash symbol -> mark-to-market position JSON, rebuilt from the open
   positions under ``nof0:lock:positions:{model_id}`` (a close removes the field);
 * ``nof0:trades:recent:{model_id}``: the latest trades, newest exit first;
-* ``nof0:trades:stream``: one entry per trade change (``op`` add, update or delete);
-* ``nof0:ingest:trade:{trade_id}``: the idempotency guard; a trade is announced as ``add`` once. The
-  guard is set by the same script that appends the ``add`` entry, after it, and the whole announcement
-  is one MULTI: a failed append never leaves a guard behind that would silence the trade for 24 h.
+* ``nof0:ingest:trade:{trade_id}``: the idempotency guard of a trade announced as ``add`` (restored
+  here by a rebuild).
+
+The trades stream ``nof0:trades:stream`` is published from its transactional outbox (``trades.outbox``),
+which also sets and clears the guards as it first publishes an ``add`` or a ``delete``.
 
 Every value is read from Postgres after commit, so it is what the API's Postgres fallback would
 build (same payload builders) and does not depend on the order events arrived in.
@@ -26,7 +27,7 @@ from nof0.runtime import Runtime
 from nof0.trades import repository as repo
 from nof0.trades.payloads import position_json, trade_json
 
-__all__ = ["publish_positions", "remark_positions", "publish_recent_trades", "publish_trade_changes", "restore_guards",
+__all__ = ["publish_positions", "remark_positions", "publish_recent_trades", "restore_guards",
            "RECENT_TRADES", "TradeChange"]
 
 log = get_logger("nof0.trades.cache")
@@ -107,49 +108,3 @@ async def publish_recent_trades(rt: Runtime, conn: AsyncConnection, model_ids: l
     async with conn.transaction():
         rows = await repo.list_recent_trades(conn, wanted, RECENT_TRADES)
     await publish_lists(rt.redis, rt.keys.trades_recent, wanted, rows, "model_id", trade_json)
-
-
-def _stream_fields(op: str, row: dict[str, Any]) -> dict[str, str]:
-    def text(v: Any) -> str:
-        return "" if v is None else repr(v) if isinstance(v, float) else str(v)
-
-    exit_ms = row.get("exit_ts_ms")
-    return {
-        "op": op,
-        "id": row["id"],
-        "model_id": row["model_id"],
-        "symbol": row["symbol"],
-        "side": row["side"],
-        "realized_net_pnl": text(row.get("realized_net_pnl")),
-        "exit_time": text(exit_ms / 1000 if exit_ms is not None else None),
-    }
-
-
-# KEYS: guard, stream; ARGV: guard TTL (ms), stream MAXLEN, then field, value, ... The guard is checked
-# first and set last: when XADD fails the script stops before setting it.
-_ANNOUNCE_ONCE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return 0
-end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
-redis.call('SET', KEYS[1], 'seen', 'PX', ARGV[1])
-return 1
-"""
-
-
-async def publish_trade_changes(rt: Runtime, conn: AsyncConnection, changes: list[Any]) -> None:
-    """Announce trade changes on the stream, in one MULTI; the guard makes each trade's ``add`` happen once."""
-    stream = rt.keys.trades_stream()
-    maxlen = rt.config.root.ingest.trades_stream_maxlen
-    pipe = multi(rt.redis)
-    for op, row in changes:
-        fields = _stream_fields(op, row)
-        guard = rt.keys.ingest_trade(row["id"])
-        if op == "add":
-            flat = [x for pair in fields.items() for x in pair]
-            pipe.eval(_ANNOUNCE_ONCE, 2, guard.name, stream.name, guard.ttl_ms, maxlen, *flat)
-            continue
-        if op == "delete":
-            pipe.delete(guard.name)
-        pipe.xadd(stream.name, fields, maxlen=maxlen, approximate=True)
-    await pipe.execute()

@@ -1,6 +1,7 @@
 """The trading flows of design 2.4 ("Trades") in the order of 4.1: every Postgres write of a batch's
-fills, trades and equity snapshots happens in the batch's transaction; Redis learns after commit
-(positions hash under its lock, recent trades, the trades stream behind the idempotency guard).
+fills, trades and equity snapshots happens in the batch's transaction, the trades stream's outbox
+entries included (``trades.outbox``); Redis learns after commit (positions hash under its lock, recent
+trades, the outbox published to the trades stream).
 Positions and their closes have their own module (``trades.positions``).
 
 * ``fill``: stored in ``fills`` (natural key model_id, tid), then folded by the model's fill book
@@ -28,7 +29,8 @@ from nof0.runtime import Runtime
 from nof0.timefmt import s_to_ms
 from nof0.trades import repository as repo
 from nof0.trades.book import FillBook, fill_order
-from nof0.trades.cache import TradeChange, publish_positions, publish_recent_trades, publish_trade_changes
+from nof0.trades.cache import TradeChange, publish_positions, publish_recent_trades
+from nof0.trades.outbox import publish_outbox, write_entries
 from nof0.traders.repository import get_starting_capitals
 
 __all__ = ["stage_fills", "stage_trades", "stage_equity_snapshots", "trade_event_row", "refold_stale_books",
@@ -37,12 +39,15 @@ __all__ = ["stage_fills", "stage_trades", "stage_equity_snapshots", "trade_event
 _DEFAULT_CAPITAL = 10_000.0  # accounts.starting_capital_usd's default
 
 
-def announce(staged: Staged, changes: list[TradeChange], position_models: set[str]) -> Staged:
-    """Ask for the Redis writes that trade changes and position changes need after commit."""
+async def announce(conn: AsyncConnection, staged: Staged, changes: list[TradeChange], position_models: set[str]
+                   ) -> Staged:
+    """Write the trade changes' outbox entries (in the caller's transaction) and ask for the Redis writes
+    that trade changes and position changes need after commit."""
     if position_models:
         staged.then(publish_positions, *sorted(position_models))
     if changes:
-        staged.then(publish_trade_changes, *changes)
+        await write_entries(conn, changes)
+        staged.then(publish_outbox, *changes)
         staged.then(publish_recent_trades, *sorted({row["model_id"] for _, row in changes}))
     staged.models |= position_models | {row["model_id"] for _, row in changes}
     return staged
@@ -121,7 +126,7 @@ async def _fold_books(conn: AsyncConnection, arrivals: dict[str, list[Fill]]) ->
         books.append((model_id, book.state.last_ts_ms, book.state.last_tid, book.dump()))
     if books:
         await repo.upsert_fill_books(conn, books)
-    staged = announce(Staged(), changes, position_models)
+    staged = await announce(conn, Staged(), changes, position_models)
     staged.models |= {b[0] for b in books}  # their equity history may have changed
     return staged
 
@@ -141,7 +146,7 @@ def trade_event_row(ev: Trade) -> dict[str, Any]:
 async def stage_trades(rt: Runtime, conn: AsyncConnection, events: list[Trade]) -> Staged:
     rows = last_by_key((trade_event_row(ev) for ev in events), lambda r: r["id"])
     changes = await upsert_trade_rows(conn, rows)
-    return announce(Staged(changed=len(changes), duplicates=len(events) - len(changes)), changes, set())
+    return await announce(conn, Staged(changed=len(changes), duplicates=len(events) - len(changes)), changes, set())
 
 
 # ------------------------------------------------------------------------------------------ equity

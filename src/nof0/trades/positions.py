@@ -78,7 +78,7 @@ async def _settle(conn: AsyncConnection, position_ids: list[str]) -> tuple[Stage
         changes += [("delete", row) for row in gone]
     closed = await repo.close_positions(conn, position_ids)
     changes += await upsert_trade_rows(conn, [_round_trip(p) for p in closed])
-    return announce(Staged(), changes, {p["model_id"] for p in closed}), discarded
+    return await announce(conn, Staged(), changes, {p["model_id"] for p in closed}), discarded
 
 
 async def stage_position_closes(rt: Runtime, conn: AsyncConnection, events: list[PositionClose]) -> Staged:
@@ -139,7 +139,7 @@ async def stage_positions(rt: Runtime, conn: AsyncConnection, events: list[Posit
                        event_type="position_close", raw=_close_text(d))
         for d in discarded
     ]
-    announce(staged, [], set(changed.values()))
+    await announce(conn, staged, [], set(changed.values()))
     return staged.merge(settled)
 
 

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS trade_outbox_published;
+DROP TABLE IF EXISTS trade_outbox;
