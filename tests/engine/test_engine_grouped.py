@@ -66,3 +66,33 @@ def test_the_shared_clock_divides_each_moment_among_the_running_cycles():
     now[0] = 10.5
     assert clock.stop(a) == pytest.approx(1 + 1 + 1 + 0.5)
     assert b.seconds == pytest.approx(1.0)
+
+
+async def test_traders_of_one_tick_share_the_symbol_views_and_the_market_text_follows_the_price():
+    from types import SimpleNamespace
+
+    from nof0.config import ExecutorConfig
+    from nof0.engine.market.provider import AssetContext, AssetInfo, Candle, MarketSnapshot, Mids
+    from nof0.engine.market.state import MarketState
+    from nof0.engine.traders.context_builder import ContextBuilder
+    from nof0.engine.traders.prompts import market_block
+
+    t0 = 1_761_400_800_000
+
+    async def candles(symbol, interval, start, end):
+        step = 180_000 if interval == "3m" else 14_400_000
+        return [Candle(t, t + step - 1, symbol, interval, 100.0 + i, 101.0 + i, 99.0 + i, 100.0 + i, 1.0)
+                for i, t in enumerate(range(start - start % step, end, step))]
+
+    market = MarketState("hyperliquid")
+    market.apply_snapshot(MarketSnapshot(t0, {"BTC": AssetInfo("BTC", 3, 20)}, {"BTC": AssetContext(0.00001, 1e7, 111_000.0)}))
+    builder = ContextBuilder(SimpleNamespace(), ExecutorConfig(), {"hyperliquid": candles})
+    first = await builder.symbol_view(market, "BTC", t0)
+    assert await builder.symbol_view(market, "BTC", t0) is first  # a second trader of the tick
+    text = market_block(SimpleNamespace(symbols={"BTC": first}))
+    assert "price 111000," in text
+    await market.apply_mids(Mids(t0, {"BTC": 112_500.0}))
+    moved = await builder.symbol_view(market, "BTC", t0)
+    assert moved is not first and moved.price == 112_500.0
+    assert "price 112500," in market_block(SimpleNamespace(symbols={"BTC": moved}))
+    assert market_block(SimpleNamespace(symbols={"BTC": first})) == text

@@ -7,8 +7,8 @@ every owner Postgres knows: prices and the crypto_prices map (``price_latest``),
 (``market_assets``/``market_asset_ctx``), positions hashes marked at the latest prices, recent trades
 and their idempotency guards, conversations and last decisions, trader states, simulator orders and
 balances, then the views refreshed and the leaderboard, since-inception curves and stored analytics.
-The trades stream is not a value rebuilt here: it keeps what ingest announced (a transactional outbox to
-replay it is issue 11's). Locks (``nof0:lock:*``) are coordination, not values: they are not rebuilt,
+The trades stream is refilled from its transactional outbox (``nof0.trades.outbox``: the entries after
+the stream's last id, each trade once, in commit order of the outbox sequence). Locks (``nof0:lock:*``) are coordination, not values: they are not rebuilt,
 nor are the scale-out leases, fences and the engines set (``keys.COORDINATION``: their holders renew
 them within a lease TTL); the API's own response keys refill on their next read, and ``nof0:changes`` is
 a log of commits, not a value.

@@ -4,8 +4,10 @@ the account from the trader's exchange, marks, asset metadata, funding and open 
 market state, candles from the market provider.
 
 Candles and their indicators are cached per (provider, symbol, interval) for one candle period: every
-trader on a provider shares one fetch and one computation per period. The positions of every cycle
-building its context at the same moment are one query (``grouped``).
+trader on a provider shares one fetch and one computation per period. A symbol's view is shared too:
+the traders of one tick get the same ``SymbolView`` object while its price, asset metadata, context
+and candles stay the same (so the prompt's market block is rendered once: ``prompts.market_block``).
+The positions of every cycle building its context at the same moment are one query (``grouped``).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class ContextBuilder:
         self.candles = candles  # market provider name -> candle source
         self._series: dict[tuple[str, str, str], _Series] = {}
         self._positions = GroupCall(self._read_positions)
+        self._views: dict[tuple[str, str], tuple[tuple, SymbolView]] = {}
 
     async def _read_positions(self, trader_ids: list[str]) -> list[list[dict]]:
         async with self.rt.pool.connection() as conn, conn.transaction():
@@ -100,13 +103,20 @@ class ContextBuilder:
         longterm = await self._series_for(market.provider, symbol, self.executor.longterm_interval, now_ms)
         ctx = market.context(symbol)
         asset = market.asset(symbol)
-        return SymbolView(
+        stamp = (now_ms, price, ctx, asset, intraday, longterm)
+        key = (market.provider, symbol)
+        cached = self._views.get(key)
+        if cached is not None and len(cached[0]) == len(stamp) and all(a is b or a == b for a, b in zip(cached[0], stamp)):
+            return cached[1]
+        view = SymbolView(
             symbol=symbol, price=price, intraday=intraday.indicators, longterm=longterm.indicators,
             change_1h_pct=_change(price, now_ms - _H, intraday.candles, longterm.candles),
             change_4h_pct=_change(price, now_ms - 4 * _H, intraday.candles, longterm.candles),
             funding=ctx.funding if ctx else None, open_interest=ctx.open_interest if ctx else None,
             max_leverage=asset.max_leverage if asset else None, sz_decimals=asset.sz_decimals if asset else None,
         )
+        self._views[key] = (stamp, view)
+        return view
 
     async def build(self, trader: TraderConfig, exchange: Exchange, market: MarketState, limits: Limits, *,
                     cycle_number: int, now_ms: int, started_ms: int, cooldowns: dict[str, int],

@@ -51,9 +51,10 @@ __all__ = ["Manager"]
 
 log = get_logger("nof0.engine.manager")
 
-# strategy cycles in flight at once: their store round trips are shared (traders.grouped), so a tick's
-# cycles all run together; the bound only keeps a huge manager's memory in check
-_STRATEGY_CONCURRENCY = 1000
+# strategy cycles in flight at once per exchange: a venue's calls are its own round trips (and its rate
+# limits), so 8; an exchange that sets ``cycles_in_flight`` (the sim: its changes are group-committed, as
+# the journal's are in traders.grouped) runs a tick's cycles all together
+_STRATEGY_CONCURRENCY = 8
 
 
 class Manager:
@@ -72,7 +73,8 @@ class Manager:
         self.problems: dict[str, str] = {}  # trader id -> why it does not run at all
         self._retry_at: dict[str, int] = {}
         self._llm_slots = asyncio.Semaphore(rt.config.executor.max_concurrent_decisions)
-        self._strategy_slots = asyncio.Semaphore(_STRATEGY_CONCURRENCY)
+        self._strategy_slots = {name: asyncio.Semaphore(getattr(ex, "cycles_in_flight", _STRATEGY_CONCURRENCY))
+                                for name, ex in exchanges.items()}
         self.results: list[CycleResult] = []  # the latest run_due's results (tests, bench)
         self.leases = leases
         self.fences = self.ingest.fences  # trader id -> the fencing token its writes carry
@@ -256,7 +258,7 @@ class Manager:
 
     async def _cycle(self, tr: TraderRuntime, now: int) -> CycleResult | None:
         tr.last_lateness_ms = max(0, now - tr.due_ms()) if tr.last_decision_ms is not None else 0
-        slots = self._llm_slots if tr.model.is_llm else self._strategy_slots
+        slots = self._llm_slots if tr.model.is_llm else self._strategy_slots[tr.config.exchange_provider]
         metrics = self.rt.metrics
         try:
             async with slots:

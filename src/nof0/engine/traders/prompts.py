@@ -123,10 +123,34 @@ def _symbol(v: SymbolView) -> list[str]:
     return lines + _indicators(v.intraday, False) + _indicators(v.longterm, True)
 
 
+class _Rendered:
+    """The market blocks rendered lately, by the identity of their views: the traders of one tick share
+    their ``SymbolView`` objects (``context_builder``), so the block is formatted once per tick, not once
+    per trader. The views are kept with the text, so an id is never reused while its entry lives."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self.entries: dict[tuple[int, ...], tuple[tuple[SymbolView, ...], str]] = {}
+
+    def get(self, views: tuple[SymbolView, ...]) -> str:
+        key = tuple(map(id, views))
+        hit = self.entries.get(key)
+        if hit is not None:
+            return hit[1]
+        text = "\n".join(line for v in views for line in _symbol(v))
+        if len(self.entries) >= self.size:
+            self.entries.pop(next(iter(self.entries)))
+        self.entries[key] = (views, text)
+        return text
+
+
+_MARKET_TEXT = _Rendered()
+
+
 def market_block(ctx: DecisionContext) -> str:
     if not ctx.symbols:
         return "(no market data yet)"
-    return "\n".join(line for _, v in sorted(ctx.symbols.items()) for line in _symbol(v))
+    return _MARKET_TEXT.get(tuple(v for _, v in sorted(ctx.symbols.items())))
 
 
 def account_block(ctx: DecisionContext) -> str:

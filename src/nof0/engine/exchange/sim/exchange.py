@@ -64,6 +64,8 @@ class _Trader:
 class SimExchange:
     """``SimExchange(rt, name, settings, markets)``; ``markets`` maps market provider names to states."""
 
+    cycles_in_flight = 1000  # no venue to flood and every change is group-committed: a tick's cycles at once
+
     def __init__(self, rt: Runtime, name: str, settings: ExchangeProvider, markets: dict[str, MarketState], *,
                  ingest: Any | None = None) -> None:
         from nof0.ingest.service import IngestService  # the engine sits above the ingestion service
