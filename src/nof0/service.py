@@ -22,8 +22,10 @@ import contextlib
 from nof0.api.app import create_app
 from nof0.api.metrics_app import create_metrics_app
 from nof0.api.server import ApiStartError, api_address, serve_api
+from nof0.commands_runtime import UsageError
 from nof0.db.migrate import status as migration_status
-from nof0.engine.runner import Engine, run_engine
+from nof0.engine.leases import list_live_engines
+from nof0.engine.runner import Engine, run_engine, wall_ms
 from nof0.jobs.cache_watch import CacheWatch
 from nof0.jobs.position_marks import PositionMarks
 from nof0.jobs.scheduler import Scheduler
@@ -56,6 +58,8 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
     if runs_engine:
         # engine processes share the traders and feeds through leases; ``all`` runs every one itself
         engine = engine if engine is not None else Engine(rt, shared=role == "engine")  # so does market.yaml
+        if not engine.shared and rt.config.manager.traders:
+            await _refuse_beside_engines(rt)
     api_host, api_port = api_address(rt, host, port)
     metrics_port = rt.config.root.api.metrics_port if metrics_port is None else metrics_port
     serves_metrics_alone = not serves_api and metrics_port > 0
@@ -116,3 +120,14 @@ async def _print_when(listening: asyncio.Event, stop: asyncio.Event, banner: str
             w.cancel()
     if listening.is_set():
         print(banner, flush=True)
+
+
+async def _refuse_beside_engines(rt: Runtime) -> None:
+    """Role ``all`` runs every trader without leases (one process is the whole arena); beside live ``engine``
+    processes it would run their traders a second time (two holders, orders sent twice on a real venue)."""
+    others = await list_live_engines(rt.redis, rt.keys, wall_ms())
+    if others:
+        raise UsageError(
+            f"{len(others)} engine process(es) already run this arena's traders ({', '.join(sorted(others)[:3])}):"
+            " `--role all` would run them a second time; start this process with `--role api`"
+            " (or `--role engine` to share the traders), or stop the engine processes first")

@@ -61,3 +61,22 @@ async def test_the_engine_role_runs_the_engine_and_listens_nowhere(rt, capsys):
 async def test_an_unknown_role_is_refused(rt):
     with pytest.raises(ValueError, match="role must be one of"):
         await run_service(rt, asyncio.Event(), role="both")
+
+
+async def test_the_all_role_refuses_to_run_beside_live_engine_processes(rt):
+    # an engine process heartbeats into nof0:engines; one whose heartbeat expired is not counted
+    from nof0.engine.runner import wall_ms
+    from nof0.commands_runtime import UsageError
+    engines = rt.keys.engines().name
+    await rt.redis.zadd(engines, {"host-a:41:dead": wall_ms() - 1000})
+    assert rt.config.manager.traders  # the shipped arena's traders
+    stop, engine = asyncio.Event(), _SpyEngine(rt)
+    service = asyncio.create_task(run_service(rt, stop, host="127.0.0.1", port=_free_port(), engine=engine))
+    await asyncio.wait_for(engine.started.wait(), 30)
+    stop.set()
+    assert await asyncio.wait_for(service, 30) == 0
+    await rt.redis.zadd(engines, {"host-b:42:live": wall_ms() + 60_000})
+    engine = _SpyEngine(rt)
+    with pytest.raises(UsageError, match=r"1 engine process\(es\) already run .*host-b:42:live.*--role api"):
+        await run_service(rt, asyncio.Event(), host="127.0.0.1", port=_free_port(), engine=engine)
+    assert not engine.started.is_set()

@@ -64,6 +64,12 @@ return 0
 """
 
 
+async def list_live_engines(redis: Redis, keys: Keyspace, now_ms: int) -> list[str]:
+    """The engine processes whose heartbeat (``nof0:engines``) has not expired at ``now_ms``."""
+    members = await redis.zrangebyscore(keys.engines().name, f"({now_ms}", "+inf")
+    return [m.decode() if isinstance(m, bytes) else m for m in members]
+
+
 class LeaseLost(RuntimeError):
     """The store refused a write for a trader: a newer lease holder writes for it now."""
 
