@@ -27,11 +27,11 @@ from nof0.db.migrate import status as migration_status
 from nof0.engine.leases import list_live_engines
 from nof0.engine.runner import Engine, run_engine, wall_ms
 from nof0.jobs.cache_watch import CacheWatch
+from nof0.jobs.outbox_publisher import OutboxPublisher
 from nof0.jobs.position_marks import PositionMarks
 from nof0.jobs.scheduler import Scheduler
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
-from nof0.trades.outbox import run_publisher
 
 __all__ = ["run_service", "ROLES"]
 
@@ -88,7 +88,7 @@ async def run_service(rt: Runtime, stop: asyncio.Event, *, host: str | None = No
                     print(banner, flush=True)
                 if runs_engine:
                     tg.create_task(run_engine(engine, stop))  # feeds, exchanges, traders (engine.md)
-                    tg.create_task(run_publisher(rt, stop))  # the trades stream's outbox: at start, then retries
+                    tg.create_task(OutboxPublisher(rt).run(stop))  # the trades stream's outbox: at start, then retries
                 if serves_metrics_alone:
                     tg.create_task(_serve_metrics(rt, stop, api_host, metrics_port))
         except* ApiStartError as group:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from nof0.ingest.service import IngestService
+from nof0.jobs.outbox_publisher import OutboxPublisher
 from nof0.jobs.rebuild import rebuild_caches
 from nof0.trades import outbox
 from nof0.trades import outbox_repository as orepo
@@ -157,7 +158,7 @@ async def test_the_background_publisher_retries_after_an_outage(rt, redis_sync, 
                 stop.set()
 
     monkeypatch.setattr(outbox, "publish_pending", turn)
-    await outbox.run_publisher(rt, stop, every_s=0)
+    await OutboxPublisher(rt, every_s=0).run(stop)
     assert len(turns) == 2 and redis_sync.xrange(stream) == await _outbox(rt)
 
 

@@ -1,11 +1,14 @@
 """A background worker of ``nof0 run`` that runs one pass every interval until stopped (the cache
 watcher, the positions re-marking): ``async with worker.running():`` for the block's lifetime.
 
-A pass that raises is logged and the next one runs on schedule; ``stop`` wakes the wait at once. A
-worker may ask for one last pass on stop (``final_pass``)."""
+A pass that raises is logged (the first of a run of failures as a warning, the ones after it at debug,
+so an outage is one line, not one a second) and the next one runs on schedule; the first pass that works
+again logs ``worker_recovered``. ``stop`` wakes the wait at once. A worker may ask for one last pass on
+stop (``final_pass``)."""
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 from typing import AsyncIterator
@@ -17,15 +20,17 @@ __all__ = ["Periodic"]
 log = get_logger("nof0.jobs.periodic")
 
 
-class Periodic:
+class Periodic(abc.ABC):
     name = "periodic"
     final_pass = False
 
     def __init__(self, every_s: float) -> None:
         self.every_s = float(every_s)
+        self.failing = False  # the last pass raised
 
-    async def run_once(self) -> object:  # pragma: no cover - each worker defines its pass
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def run_once(self) -> object:
+        """One pass of the worker."""
 
     def next_wait_s(self) -> float:
         """Seconds until the next pass (a worker may back off after failures)."""
@@ -36,7 +41,13 @@ class Periodic:
             await self.run_once()
         except Exception as exc:  # noqa: BLE001 - the next pass retries; the service goes on
             self.on_failure(exc)
-            log.warning("worker_pass_failed", worker=self.name, error=f"{type(exc).__name__}: {exc}")
+            (log.debug if self.failing else log.warning)(
+                "worker_pass_failed", worker=self.name, error=f"{type(exc).__name__}: {exc}")
+            self.failing = True
+            return
+        if self.failing:
+            log.info("worker_recovered", worker=self.name)
+        self.failing = False
 
     def on_failure(self, exc: Exception) -> None:
         """Called with a pass's error before it is logged."""

@@ -11,7 +11,7 @@ tells a first publication (which also sets or clears the idempotency guard ``nof
 from a replay (which leaves the guards to the cache rebuild).
 
 It runs after every commit that wrote entries, at the start of ``nof0 run`` and in its background loop
-(:func:`run_publisher`, which retries after a Redis outage), and from the cache rebuild. Whatever the
+(``nof0.jobs.outbox_publisher``, which retries after a Redis outage), and from the cache rebuild. Whatever the
 crash (between commit and publish, between XADD and the watermark), the next run publishes what is
 missing. A stream that lost entries (FLUSHALL, DEL, an older Redis snapshot) is refilled from its last
 id: an empty one gets the last ``ingest.trades_stream_maxlen`` entries again, in order, under their
@@ -32,7 +32,6 @@ order of whatever a publisher can see.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -42,7 +41,7 @@ from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
 from nof0.trades import outbox_repository as repo
 
-__all__ = ["write_entries", "stream_fields", "publish_outbox", "publish_pending", "run_publisher", "Published",
+__all__ = ["write_entries", "stream_fields", "publish_outbox", "publish_pending", "Published",
            "stream_id", "RETRY_EVERY_S"]
 
 log = get_logger("nof0.trades.outbox")
@@ -175,24 +174,3 @@ async def publish_pending(rt: Runtime, conn: AsyncConnection) -> Published:
     async with conn.transaction():
         rt.metrics.outbox_pending.labels(repo.STREAM).set(await repo.count_pending(conn))
     return done
-
-
-async def run_publisher(rt: Runtime, stop: asyncio.Event, every_s: float = RETRY_EVERY_S) -> None:
-    """``nof0 run``'s background publisher: publishes at start, then every ``every_s`` until ``stop``; a
-    Redis or Postgres outage is logged and retried at the next turn."""
-    failing = False
-    while not stop.is_set():
-        try:
-            async with rt.pool.connection() as conn:
-                await publish_pending(rt, conn)
-            if failing:
-                log.info("trades outbox publishing again")
-            failing = False
-        except Exception as exc:  # noqa: BLE001 - the loop must outlive an outage
-            if not failing:
-                log.warning("trades outbox publication failed; retrying", error=repr(exc))
-            failing = True
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=every_s)
-        except TimeoutError:
-            pass
