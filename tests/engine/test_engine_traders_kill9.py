@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 import psycopg
-import yaml
 
 from tests.api.test_api_server import _free_port
-from tests.conftest import ETC
+from tests.arena_etc import strategy_trader, write_etc
 
 A, B = "kill_a", "kill_b"
 INTERVAL_S = 2
@@ -26,28 +25,12 @@ AFTER_CLOSE_MS = 4_000
 
 
 def _etc(tmp_path: Path, prefix: str) -> Path:
-    import shutil
-
-    etc = tmp_path / "etc"
-    shutil.copytree(ETC.parent, etc)
-    manifest = yaml.safe_load((etc / "nof0.yaml").read_text())
-    manifest["redis"]["prefix"] = prefix
-    manifest["api"]["port"] = _free_port()
-    manifest["jobs"]["analytics_every"] = "1h"
-    (etc / "nof0.yaml").write_text(yaml.safe_dump(manifest))
-    trader = {
-        "exchange_provider": "sim", "market_provider": "sim", "model": "strategy:momentum",
-        "prompt_template": "prompts/swing_momentum.tmpl", "decision_interval": f"{INTERVAL_S}s",
-        "starting_capital_usd": 10000, "auto_start": True,
-        "strategy_params": {"leverage": 3, "max_hold": "3s"},
-        "risk_params": {"max_positions": 3, "max_position_size_usd": 500, "max_margin_usage_pct": 80,
-                        "major_coin_leverage": 10, "altcoin_leverage": 5, "min_risk_reward_ratio": 1.5,
-                        "min_confidence": 0.6, "min_liquidity_usd": 0},
-        "cooldown": {"after_close": f"{AFTER_CLOSE_MS // 1000}s", "after_loss": f"{AFTER_CLOSE_MS // 1000}s"},
-    }
-    (etc / "manager.yaml").write_text(yaml.safe_dump({"traders": [
-        {"id": A, "name": "Kill A", **trader}, {"id": B, "name": "Kill B", **trader}]}))
-    return etc / "nof0.yaml"
+    after_close = f"{AFTER_CLOSE_MS // 1000}s"
+    trader = strategy_trader(interval_s=INTERVAL_S, max_hold="3s",
+                             cooldown={"after_close": after_close, "after_loss": after_close})
+    return write_etc(tmp_path, {"redis": {"prefix": prefix}, "api": {"port": _free_port()},
+                                "jobs": {"analytics_every": "1h"}},
+                     [{"id": A, "name": "Kill A", **trader}, {"id": B, "name": "Kill B", **trader}])
 
 
 def _env(pg_dsn: str, redis_url: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,13 +20,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import yaml
 from redis.cluster import ClusterNode, RedisCluster
 
 from nof0.cache.keys import Keyspace
 from nof0.config import load_config
 from nof0.db.migrate import migrate
-from tests.conftest import ETC, REPO
+from tests.arena_etc import strategy_trader, write_etc
+from tests.conftest import REPO
 from tests.scale.nodes import free_port, postgres_pair, redis_cluster
 
 TRADERS = [f"fo{i}" for i in range(6)]
@@ -37,24 +36,9 @@ DEADLINE_S = 45.0
 
 
 def _etc(tmp: Path) -> Path:
-    etc = tmp / "etc"
-    shutil.copytree(ETC.parent, etc)
-    manifest = yaml.safe_load((etc / "nof0.yaml").read_text())
-    manifest["ttl"]["lease"] = f"{LEASE_S}s"
-    manifest["jobs"]["analytics_every"] = "1h"
-    (etc / "nof0.yaml").write_text(yaml.safe_dump(manifest))
-    trader = {
-        "exchange_provider": "sim", "market_provider": "sim", "model": "strategy:momentum",
-        "prompt_template": "prompts/swing_momentum.tmpl", "decision_interval": f"{INTERVAL_S}s",
-        "starting_capital_usd": 10000, "auto_start": True,
-        "strategy_params": {"leverage": 3, "max_hold": "2s"},
-        "risk_params": {"max_positions": 3, "max_position_size_usd": 500, "max_margin_usage_pct": 80,
-                        "major_coin_leverage": 10, "altcoin_leverage": 5, "min_risk_reward_ratio": 1.5,
-                        "min_confidence": 0.6, "min_liquidity_usd": 0},
-    }
-    (etc / "manager.yaml").write_text(yaml.safe_dump({"traders": [
-        {"id": t, "name": f"Failover {t}", **trader} for t in TRADERS]}))
-    return etc / "nof0.yaml"
+    trader = strategy_trader(interval_s=INTERVAL_S, max_hold="2s")
+    return write_etc(tmp, {"ttl": {"lease": f"{LEASE_S}s"}, "jobs": {"analytics_every": "1h"}},
+                     [{"id": t, "name": f"Failover {t}", **trader} for t in TRADERS])
 
 
 class Arena:
