@@ -30,6 +30,7 @@ from nof0.jobs.cache_watch import CacheWatch
 from nof0.jobs.outbox_publisher import OutboxPublisher
 from nof0.jobs.position_marks import PositionMarks
 from nof0.jobs.scheduler import Scheduler
+from nof0.kernel.waiting import wait_first
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
 
@@ -112,12 +113,7 @@ async def _serve_metrics(rt: Runtime, stop: asyncio.Event, host: str, port: int)
 
 async def _print_when(listening: asyncio.Event, stop: asyncio.Event, banner: str) -> None:
     """Print ``banner`` when the API listens; give up quietly when the service stops first."""
-    waits = [asyncio.ensure_future(listening.wait()), asyncio.ensure_future(stop.wait())]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()
+    await wait_first(listening.wait(), stop.wait())
     if listening.is_set():
         print(banner, flush=True)
 

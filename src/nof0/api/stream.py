@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 from nof0.api.errors import Unavailable
 from nof0.api.responses import error_parts
 from nof0.cache.changes import MALFORMED, Change, latest_change_id, oldest_change_id, read_changes
+from nof0.kernel.waiting import wait_first
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
 
@@ -232,17 +233,8 @@ class StreamEndpoint:
             after = batch[-1][0]
 
     async def _serve(self, sub: Subscriber, receive: Any, send: Any, first: bytes, last: tuple[int, int]) -> None:
-        writer = asyncio.create_task(self._write(sub, send, first, last))
-        gone = asyncio.create_task(_disconnected(receive))
-        dropped = asyncio.create_task(sub.dropped.wait())
-        closing = asyncio.create_task(self.hub.closing.wait())
-        tasks = (writer, gone, dropped, closing)
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        _writer, _gone, dropped, closing = await wait_first(
+            self._write(sub, send, first, last), _disconnected(receive), sub.dropped.wait(), self.hub.closing.wait())
         if closing.done() and not closing.cancelled() and not dropped.done():
             try:  # complete the response, so the server's shutdown does not wait for it
                 async with asyncio.timeout(1.0):

@@ -31,6 +31,7 @@ from typing import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
 from nof0.jobs.runner import JobFn, JobOutcome, run_recorded
 from nof0.jobs.tasks import ANALYTICS, JOBS, PARTITIONS, REFRESH_VIEWS, RETENTION
+from nof0.kernel.waiting import wait_first
 from nof0.obs.logging import get_logger
 from nof0.runtime import Runtime
 
@@ -162,20 +163,8 @@ class Scheduler:
     async def _wait(self, seconds: float, stop: asyncio.Event) -> None:
         """Until the next due time, a new request or ``stop``, whichever comes first."""
         self._wake.clear()
-        if stop.is_set() or math.isinf(seconds):
-            waiters = {asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())}
-        else:
-            waiters = {
-                asyncio.create_task(self._sleep(seconds)),
-                asyncio.create_task(stop.wait()),
-                asyncio.create_task(self._wake.wait()),
-            }
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
+        sleep = [] if stop.is_set() or math.isinf(seconds) else [self._sleep(seconds)]
+        await wait_first(*sleep, stop.wait(), self._wake.wait())
 
     def _every_ms(self, name: str) -> int:
         return int(self.every_s.get(name, 300.0) * 1000)
