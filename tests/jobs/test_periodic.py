@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import structlog
 from structlog.testing import capture_logs
 
 from nof0.jobs.periodic import Periodic
@@ -31,8 +32,13 @@ class _Flaky(Periodic):
 async def test_an_outage_is_one_warning_and_the_recovery_one_line():
     stop = asyncio.Event()
     worker = _Flaky([True, False, False, False, True, False], stop)
-    with capture_logs() as logs:
-        await worker.run(stop)
+    saved = structlog.get_config()
+    structlog.reset_defaults()  # every level reaches the capture, whatever an earlier test configured
+    try:
+        with capture_logs() as logs:
+            await worker.run(stop)
+    finally:
+        structlog.configure(**saved)
     seen = [(e["event"], e["log_level"]) for e in logs if e.get("worker") == "flaky"]
     assert seen == [("worker_pass_failed", "warning"), ("worker_pass_failed", "debug"),
                     ("worker_pass_failed", "debug"), ("worker_recovered", "info"),
