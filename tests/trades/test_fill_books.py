@@ -9,21 +9,10 @@ from nof0.db import migrate as m
 from nof0.ingest.service import IngestService
 from nof0.runtime import Servers, open_runtime
 from tests.ingest import factories as f
+from tests.trades.db_helpers import ingest, rows
 from tests.ingest.factories import T0
 
 EQUITY = "SELECT ts_ms - %s AS dt, equity_usd FROM account_equity_snapshots WHERE model_id = %s ORDER BY ts_ms"
-
-
-async def ingest(rt, *events):
-    report = await IngestService(rt).ingest(list(events))
-    assert report.rejected == 0, [str(r) for r in report.rejections]
-    return report
-
-
-async def rows(rt, sql: str, *params) -> list[tuple]:
-    async with rt.pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(sql, params)
-        return [tuple(r.values()) for r in await cur.fetchall()]
 
 
 def _fills(model_id: str) -> list:

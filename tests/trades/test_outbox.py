@@ -4,6 +4,7 @@ trade once and in order; consumers resume from the id they saw; concurrent write
 from __future__ import annotations
 
 import asyncio
+import json
 
 from nof0.ingest.service import IngestService
 from nof0.jobs.outbox_publisher import OutboxPublisher
@@ -16,8 +17,9 @@ from tests.ingest import factories as f
 async def _outbox(rt) -> list[tuple[bytes, dict[bytes, bytes]]]:
     async with rt.pool.connection() as conn, conn.transaction():
         rows = await orepo.list_entries(conn, 0, 1 << 62, 1 << 30)
-    return [(outbox.stream_id(r["seq"]).encode(), {k.encode(): v.encode() for k, v in zip(r["fields"][::2], r["fields"][1::2])})
-            for r in rows]
+    pairs = [(r["seq"], json.loads(r["fields"])) for r in rows]
+    return [(outbox.stream_id(seq).encode(), {k.encode(): v.encode() for k, v in zip(fields[::2], fields[1::2])})
+            for seq, fields in pairs]
 
 
 async def _arena(rt, n: int = 5) -> IngestService:

@@ -1,5 +1,6 @@
 """Many rows into one statement by binary COPY into a session-local staging table, for the upserts of a
-batch's trades, positions, fills and equity snapshots.
+batch's trades, positions, fills and equity snapshots; or, for rows known to be new, by binary COPY
+into the table itself (:func:`copy_new`).
 
 The alternative, one array per column into ``unnest(...)`` (``nof0.db.arrays``), has psycopg's array
 dumper handle every element in Python; a COPY row is formatted by psycopg in C. A staging table is
@@ -14,11 +15,12 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import psycopg
 from psycopg import AsyncConnection
 
 from nof0.db.arrays import jsonb
 
-__all__ = ["stage_rows", "row_values"]
+__all__ = ["stage_rows", "row_values", "copy_new", "copy_rows"]
 
 
 def _int(v: Any) -> int | None:
@@ -54,6 +56,23 @@ async def stage_rows(conn: AsyncConnection, table: str, columns: Mapping[str, st
     with ``rows`` (each its values in the columns' order)."""
     spec = ", ".join(f"{name} {pg_type}" for name, pg_type in columns.items())
     await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({spec}) ON COMMIT DELETE ROWS; DELETE FROM {table}")
+    await copy_rows(conn, table, columns, rows)
+
+
+async def copy_new(conn: AsyncConnection, table: str, columns: Mapping[str, str], rows: Iterable[Sequence[Any]]) -> bool:
+    """Binary COPY of ``rows`` into ``table`` itself, in a savepoint: the way to write rows the caller has
+    shown to be new (no staging table, no conflict handling: the work of a raw COPY). False when one of
+    them was not (a unique index refused it): then nothing was written and the caller takes its upsert."""
+    try:
+        async with conn.transaction():
+            await copy_rows(conn, table, columns, rows)
+    except psycopg.errors.UniqueViolation:
+        return False
+    return True
+
+
+async def copy_rows(conn: AsyncConnection, table: str, columns: Mapping[str, str], rows: Iterable[Sequence[Any]]) -> None:
+    """Binary COPY of ``rows`` (each its values in the columns' order) into ``table``."""
     async with conn.cursor() as cur:
         async with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(list(columns.values()))

@@ -110,15 +110,19 @@ class FillBook:
     def apply_all(self, fills: Iterable[Fill]) -> FoldResult:
         """Apply fills (already sorted by :func:`fill_order`); returns every row they create or change."""
         out = FoldResult()
+        # each position's row is made once, from its lot as the last fill left it (a lot is not changed
+        # after its close): (symbol, lot, closing fill or None) by position id meanwhile
+        touched: dict[str, tuple[str, Lot, Fill | None]] = {}
         pending_ts: int | None = None
         for fill in fills:
             if pending_ts is not None and fill.ts_ms != pending_ts:
                 out.snapshots[pending_ts] = self.equity()
-            self._apply(fill, out)
+            self._apply(fill, out, touched)
             pending_ts = fill.ts_ms
             self.state.last_ts_ms, self.state.last_tid = fill.ts_ms, fill.tid
         if pending_ts is not None:
             out.snapshots[pending_ts] = self.equity()
+        out.positions = {pid: self._position_row(*t) for pid, t in touched.items()}
         return out
 
     def equity(self) -> tuple[float, float, float]:
@@ -130,7 +134,7 @@ class FillBook:
         realized = self.state.realized - fees
         return self.capital + realized + unrealized, realized, unrealized
 
-    def _apply(self, fill: Fill, out: FoldResult) -> None:
+    def _apply(self, fill: Fill, out: FoldResult, touched: dict[str, tuple[str, Lot, Fill | None]]) -> None:
         lots = self.state.lots
         lot = lots.get(fill.symbol)
         buying = fill.side == "buy"
@@ -139,9 +143,9 @@ class FillBook:
         elif (lot.side == "long") == buying:
             self._extend(lot, fill)
         else:
-            lot = self._reduce(lot, fill, out)
+            lot = self._reduce(lot, fill, out, touched)
         if lot is not None:
-            out.positions[lot.position_id] = self._position_row(fill.symbol, lot)
+            touched[lot.position_id] = (fill.symbol, lot, None)
 
     def _open(self, fill: Fill, size: float, fee: float) -> Lot:
         lot = Lot(
@@ -179,7 +183,8 @@ class FillBook:
         if fill.exit_plan is not None:
             lot.exit_plan = fill.exit_plan
 
-    def _reduce(self, lot: Lot, fill: Fill, out: FoldResult) -> Lot | None:
+    def _reduce(self, lot: Lot, fill: Fill, out: FoldResult, touched: dict[str, tuple[str, Lot, Fill | None]]
+                ) -> Lot | None:
         """Returns the symbol's open lot afterwards (the reduced one, the flipped one, or None)."""
         closed = min(fill.size, lot.qty)
         if lot.qty - closed <= _DUST * lot.qty:
@@ -208,7 +213,7 @@ class FillBook:
             lot.commission -= entry_fee
             return lot
         del self.state.lots[fill.symbol]
-        out.positions[lot.position_id] = self._position_row(fill.symbol, lot, exit_fill=fill)
+        touched[lot.position_id] = (fill.symbol, lot, fill)
         return self._open(fill, remainder, fill.fee_usd - exit_fee) if remainder else None
 
     def _position_row(self, symbol: str, lot: Lot, exit_fill: Fill | None = None) -> dict[str, Any]:

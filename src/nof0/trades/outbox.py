@@ -1,7 +1,7 @@
 """The transactional outbox of the trades stream ``nof0:trades:stream`` (design 3.3, 4.1; issue 11).
 
 Every trade change (``op`` add, update or delete) is written to ``trade_outbox`` by
-:func:`write_entries` in the transaction that changed the trade, one statement per batch; a replayed
+:func:`write_entries` in the transaction that changed the trade, one binary COPY per batch; a replayed
 trade changes nothing, so it gets no entry. After commit :func:`publish_pending` copies the committed
 entries to the stream, in seq order, each with the explicit id ``<seq>-0``. Redis refuses an id at or
 below the stream's last one, so an entry can never be added twice: a refusal counts as ``duplicate``
@@ -20,7 +20,7 @@ whose last id is beyond the outbox (ids written before migration 011, another da
 
 Concurrent writers: two transactions may draw seqs 5 and 6 and commit 6 first; publishing 6 would make
 5 unpublishable (a gap). Writers therefore hold a transaction-scoped advisory lock in *shared* mode from
-before their first seq until their commit (a CTE of the insert); a publisher takes it *exclusive* with
+before their first seq until their commit (taken just before the COPY); a publisher takes it *exclusive* with
 ``pg_try_advisory_xact_lock`` for an instant and reads the sequence's last value ``L``: at that moment no
 transaction is between drawing a seq and ending, so every seq <= L is final (committed, or rolled back
 for good) and the publisher publishes only up to L. Writers never wait for each other (shared locks)
@@ -88,15 +88,15 @@ class Published:
 
 
 # KEYS: stream, then one guard per entry; ARGV: MAXLEN, guard TTL (ms), then per entry: id, guard op
-# (set, del or ''), number of field/value strings, the strings. Entries are added in order and the
-# script stops at the first error other than a refused id, so a failure never leaves a gap behind it.
+# (set, del or ''), its field/value strings as the JSON array the outbox stores (decoded here: one
+# argument per entry instead of a dozen, since redis-py packs every argument in Python). Entries are added
+# in order and the script stops at the first error other than a refused id, so a failure never leaves a
+# gap behind it.
 _ADD = """
 local i, added, dup = 3, 0, 0
 for k = 2, #KEYS do
-  local id, guard, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local fields = {}
-  for j = 1, n do fields[j] = ARGV[i + 2 + j] end
-  i = i + 3 + n
+  local id, guard, fields = ARGV[i], ARGV[i + 1], cjson.decode(ARGV[i + 2])
+  i = i + 3
   local r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, unpack(fields))
   if type(r) == 'table' and r.err then
     if not string.find(r.err, 'equal or smaller', 1, true) then return r end
@@ -124,7 +124,7 @@ async def _add_to_stream(rt: Runtime, rows: list[dict[str, Any]], watermark: int
         args[1] = guard.ttl_ms
         keys.append(guard.name)
         op = {"add": "set", "delete": "del"}.get(row["op"], "") if row["seq"] > watermark else ""
-        args += [stream_id(row["seq"]), op, len(row["fields"]), *row["fields"]]
+        args += [stream_id(row["seq"]), op, row["fields"]]
     added, dup = await rt.redis.eval(_ADD, len(keys), *keys, *args)
     return int(added), int(dup)
 

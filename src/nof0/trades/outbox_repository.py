@@ -9,6 +9,7 @@ from typing import Any, Sequence
 from psycopg import AsyncConnection
 
 from nof0.db.arrays import jsonb
+from nof0.db.staging import copy_rows
 
 __all__ = ["insert_entries", "try_lock_horizon", "last_seq", "list_entries", "nth_latest_seq", "get_published",
            "mark_published", "count_pending", "STREAM"]
@@ -18,24 +19,17 @@ STREAM = "trades"  # the row of trade_outbox_published and the metrics' stream l
 # One advisory lock key: writers hold it shared from their first outbox seq to their commit; a publisher
 # takes it exclusive for an instant to read the sequence's high-water mark.
 _LOCK = "hashtextextended('nof0.trade_outbox', 0)"
+_ENTRY_TYPES = {"trade_id": "text", "op": "text", "fields": "jsonb"}
 
 
 async def insert_entries(conn: AsyncConnection, entries: Sequence[tuple[str, str, list[str]]]) -> None:
-    """Append (trade id, op, [field, value, ...]) entries, seqs in list order, in one statement. The shared
-    lock is a CTE the rows are joined with, so it is held before the first seq is drawn (the identity
-    default is computed on the rows the join emits)."""
+    """Append (trade id, op, [field, value, ...]) entries, seqs in list order: the shared lock first, then
+    one binary COPY (the identity default draws each row's seq as the COPY stores it, in order, so the
+    lock is held before the first seq is drawn)."""
     if not entries:
         return
-    await conn.execute(
-        f"""
-        WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({_LOCK}))
-        INSERT INTO trade_outbox (trade_id, op, fields)
-        SELECT v.trade_id, v.op, v.fields
-          FROM l, unnest(%b::text[], %b::text[], %b::jsonb[]) WITH ORDINALITY AS v(trade_id, op, fields, n)
-         ORDER BY v.n
-        """,
-        ([e[0] for e in entries], [e[1] for e in entries], [jsonb(e[2]) for e in entries]),
-    )
+    await conn.execute(f"SELECT pg_advisory_xact_lock_shared({_LOCK})")
+    await copy_rows(conn, "trade_outbox", _ENTRY_TYPES, ((t, op, jsonb(fields)) for t, op, fields in entries))
 
 
 async def try_lock_horizon(conn: AsyncConnection) -> int | None:
@@ -54,9 +48,10 @@ async def last_seq(conn: AsyncConnection) -> int:
 
 
 async def list_entries(conn: AsyncConnection, after: int, upto: int, limit: int) -> list[dict[str, Any]]:
-    """Committed entries with ``after`` < seq <= ``upto``, in seq order."""
+    """Committed entries with ``after`` < seq <= ``upto``, in seq order; ``fields`` as its JSON text (the
+    stream script decodes it)."""
     cur = await conn.execute(
-        "SELECT seq, trade_id, op, fields FROM trade_outbox WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
+        "SELECT seq, trade_id, op, fields::text AS fields FROM trade_outbox WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
         (after, upto, limit),
     )
     return await cur.fetchall()

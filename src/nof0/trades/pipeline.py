@@ -61,14 +61,10 @@ async def upsert_trade_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -
 # ------------------------------------------------------------------------------------------ fills
 
 
-def _fill_row(f: Fill) -> dict[str, Any]:
-    return {name: getattr(f, name) for name in repo.FILL_TYPES}
-
-
 async def stage_fills(rt: Runtime, conn: AsyncConnection, fills: list[Fill]) -> Staged:
     unique = list({(f.model_id, f.tid): f for f in reversed(fills)}.values())  # first of each key, like the table
     await repo.lock_models(conn, [f.model_id for f in unique])
-    new = set(await repo.insert_fills(conn, [_fill_row(f) for f in unique]))
+    new = set(await repo.insert_fills(conn, unique))
     staged = Staged(changed=len(new), duplicates=len(fills) - len(new))
     arrivals: dict[str, list[Fill]] = {}
     for f in unique:
@@ -96,13 +92,22 @@ async def refold_stale_books(conn: AsyncConnection, model_ids: list[str]) -> Sta
 
 async def _fold_books(conn: AsyncConnection, arrivals: dict[str, list[Fill]]) -> Staged:
     """Bring each model's fill book up to date with its newly stored fills (none: only when stale); the
-    caller holds the models' locks. Returns the Redis writes to make after commit."""
+    caller holds the models' locks. Returns the Redis writes to make after commit.
+
+    The models' rows are written together, one statement per table for the batch: a book applied
+    incrementally only adds round trips closed by fills just stored (new rows: a binary COPY, the upsert
+    only when one was there) and snapshots after its last millisecond; a book folded again upserts and
+    removes what it no longer produces. Trade changes stay in model order, as the outbox announces them."""
     models = sorted(arrivals)
     stored = await repo.get_fill_books(conn, models)
     capitals = await get_starting_capitals(conn, models)
-    changes: list[TradeChange] = []
+    changes_of: dict[str, list[TradeChange]] = {}
     position_models: set[str] = set()
     books: list[tuple[str, int, int, dict[str, Any]]] = []
+    new_trades: list[dict[str, Any]] = []  # round trips of incremental books
+    positions: list[dict[str, Any]] = []
+    snapshots: list[tuple[str, int, float, float, float]] = []  # may be stored already: upserted
+    new_snapshots: list[tuple[str, int, float, float, float]] = []  # after the book's last millisecond
     for model_id in models:
         capital = capitals.get(model_id, _DEFAULT_CAPITAL)
         arrived = sorted(arrivals[model_id], key=fill_order)
@@ -115,17 +120,32 @@ async def _fold_books(conn: AsyncConnection, arrivals: dict[str, list[Fill]]) ->
             book = FillBook(model_id, capital)
             arrived = [Fill(**row) for row in await repo.list_fills(conn, model_id)]
         assert book is not None
+        last_ms = book.state.last_ts_ms if incremental else None  # its snapshot is stored: updated, not new
         result = book.apply_all(arrived)
-        changes += await upsert_trade_rows(conn, list(result.trades.values()))
-        if not incremental:
-            changes += [("delete", row) for row in await repo.delete_trades_except(conn, model_id, "fills", list(result.trades))]
+        if incremental:
+            new_trades += result.trades.values()
+        else:
+            trades = await upsert_trade_rows(conn, list(result.trades.values()))
+            deleted = await repo.delete_trades_except(conn, model_id, "fills", list(result.trades))
+            changes_of[model_id] = trades + [("delete", row) for row in deleted]
             if await repo.delete_positions_except(conn, model_id, list(result.positions)):
                 position_models.add(model_id)
-        position_models |= set((await repo.upsert_positions(conn, list(result.positions.values()), "fills")).values())
-        await repo.upsert_fill_snapshots(conn, model_id, result.snapshots)
+        positions += result.positions.values()
+        for ts in sorted(result.snapshots):
+            (new_snapshots if last_ms is not None and ts > last_ms else snapshots).append(
+                (model_id, ts, *result.snapshots[ts]))
         books.append((model_id, book.state.last_ts_ms, book.state.last_tid, book.dump()))
+    if new_trades:
+        added = ([("add", row) for row in new_trades] if await repo.insert_new_trades(conn, new_trades)
+                 else await upsert_trade_rows(conn, new_trades))
+        for change in added:
+            changes_of.setdefault(change[1]["model_id"], []).append(change)
+    position_models |= set((await repo.upsert_positions(conn, positions, "fills")).values())
+    await repo.upsert_fill_snapshots(conn, new_snapshots, new=True)
+    await repo.upsert_fill_snapshots(conn, snapshots)
     if books:
         await repo.upsert_fill_books(conn, books)
+    changes = [change for model_id in models for change in changes_of.get(model_id, [])]
     staged = await announce(conn, Staged(), changes, position_models)
     staged.models |= {b[0] for b in books}  # their equity history may have changed
     return staged

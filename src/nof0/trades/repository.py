@@ -5,17 +5,18 @@ Never commits: the trade pipeline writes all of one batch in one transaction.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any, Sequence
 
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
 from nof0.db.arrays import jsonb, unnest_params, upsert_sql
-from nof0.db.staging import row_values, stage_rows
+from nof0.db.staging import copy_new, row_values, stage_rows
 
 __all__ = [
     "lock_models", "insert_fills", "list_fills", "get_fill_books", "upsert_fill_books",
-    "upsert_trades", "delete_trades_except", "upsert_positions", "delete_positions_except",
+    "upsert_trades", "insert_new_trades", "delete_trades_except", "upsert_positions", "delete_positions_except",
     "upsert_fill_snapshots", "upsert_event_snapshots", "insert_position_closes", "close_positions",
     "list_open_positions", "list_open_marks", "list_recent_trades", "list_trades_closed_after", "TRADE_TYPES",
     "POSITION_TYPES", "get_position_versions",
@@ -50,7 +51,16 @@ _STAGED_TRADES, _STAGED_POSITIONS, _STAGED_FILLS = "staged_trades", "staged_posi
 _STAGED_SNAPSHOTS = "staged_fill_snapshots"
 _SNAPSHOT_TYPES = {"model_id": "text", "ts_ms": "bigint", "equity_usd": "float8", "realized_pnl": "float8",
                    "unrealized_pnl": "float8"}
-_trade_values, _position_values, _fill_values = row_values(TRADE_TYPES), row_values(POSITION_TYPES), row_values(FILL_TYPES)
+_trade_values, _position_values = row_values(TRADE_TYPES), row_values(POSITION_TYPES)
+_fill_attrs = attrgetter(*FILL_TYPES)
+
+
+def _fill_values(fill: Any) -> Sequence[Any]:
+    """A fill event's COPY values, read off the event itself (no row dict per fill)."""
+    values = _fill_attrs(fill)
+    if values[-2] is None and values[-1] is None:  # exit_plan, liquidation: most fills have neither
+        return values
+    return (*values[:-2], jsonb(values[-2]), jsonb(values[-1]))
 
 # A trade keeps its origin: fills never rewrite an event's trade and the other way round.
 _UPSERT_TRADES = upsert_sql("trades", TRADE_TYPES, "id", guard="t.origin = EXCLUDED.origin",
@@ -76,13 +86,34 @@ async def lock_models(conn: AsyncConnection, model_ids: Sequence[str]) -> None:
     )
 
 
-async def insert_fills(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
-    """Store fills (natural key model_id, tid); returns the (model_id, tid) of those that were new."""
-    await stage_rows(conn, _STAGED_FILLS, FILL_TYPES, map(_fill_values, rows))
+async def insert_fills(conn: AsyncConnection, fills: Sequence[Any]) -> list[tuple[str, int]]:
+    """Store fill events (the ``FILL_TYPES`` attributes; natural key model_id, tid; distinct keys); returns
+    the (model_id, tid) of those that were new.
+
+    A live feed's batch, every tid above its model's greatest stored one (one index probe per model), holds
+    no stored fill: it is one binary COPY into ``fills`` itself, in a savepoint, so a writer that stored one
+    of these keys since the probe makes the COPY fail and the batch takes the staged way (``ON CONFLICT DO
+    NOTHING``), as a replay, an overlap or a late fill does."""
+    if fills and await _above_stored(conn, fills) and await copy_new(conn, "fills", FILL_TYPES, map(_fill_values, fills)):
+        return [(f.model_id, f.tid) for f in fills]
+    await stage_rows(conn, _STAGED_FILLS, FILL_TYPES, map(_fill_values, fills))
     cur = conn.cursor(row_factory=tuple_row)  # one per new fill: tuples, not dicts
     await cur.execute(f"INSERT INTO fills ({', '.join(FILL_TYPES)}) SELECT * FROM {_STAGED_FILLS}"
                       " ON CONFLICT DO NOTHING RETURNING model_id, tid")
     return await cur.fetchall()
+
+
+async def _above_stored(conn: AsyncConnection, fills: Sequence[Any]) -> bool:
+    """True when each fill's tid is above every stored tid of its model."""
+    lowest: dict[str, int] = {}
+    for f in fills:
+        m, tid = f.model_id, f.tid
+        if tid < lowest.get(m, tid + 1):
+            lowest[m] = tid
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute("SELECT m, (SELECT max(tid) FROM fills WHERE model_id = m) FROM unnest(%b::text[]) AS m",
+                      (list(lowest),))
+    return all(top is None or lowest[m] > top for m, top in await cur.fetchall())
 
 
 async def list_fills(conn: AsyncConnection, model_id: str) -> list[dict[str, Any]]:
@@ -125,6 +156,13 @@ async def upsert_trades(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -
     return await cur.fetchall()
 
 
+async def insert_new_trades(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> bool:
+    """Insert trades the caller knows to be new (a fill book's round trips closed by fills just stored) by
+    binary COPY into ``trades``; False when one of them was stored already: nothing was written then, and
+    :func:`upsert_trades` is the way."""
+    return await copy_new(conn, "trades", TRADE_TYPES, map(_trade_values, rows)) if rows else True
+
+
 async def delete_trades_except(conn: AsyncConnection, model_id: str, origin: str, keep: Sequence[str]) -> list[dict[str, Any]]:
     """Remove a model's trades of ``origin`` that a rebuild no longer produces; returns them."""
     cur = await conn.execute(
@@ -157,13 +195,16 @@ async def delete_positions_except(conn: AsyncConnection, model_id: str, keep: Se
     return cur.rowcount
 
 
-async def upsert_fill_snapshots(conn: AsyncConnection, model_id: str, snapshots: dict[int, tuple[float, float, float]]) -> int:
-    """The equity a model's fills imply at each fill millisecond (these timestamps belong to the fills)."""
-    if not snapshots:
-        return 0
-    await stage_rows(conn, _STAGED_SNAPSHOTS, _SNAPSHOT_TYPES,
-                     ((model_id, ts, *snapshots[ts]) for ts in sorted(snapshots)))
-    cur = await conn.execute(
+async def upsert_fill_snapshots(conn: AsyncConnection, rows: Sequence[tuple[str, int, float, float, float]], *,
+                                new: bool = False) -> None:
+    """The equity models' fills imply at each fill millisecond (these timestamps belong to the fills):
+    (model_id, ts_ms, equity, realized, unrealized) rows. ``new``: the rows are later than the models'
+    books, so none is expected in the table (only an ``equity_snapshot`` event could have taken one of
+    their milliseconds): a binary COPY into the table, the upsert only when one was there."""
+    if not rows or new and await copy_new(conn, "account_equity_snapshots", _SNAPSHOT_TYPES, rows):
+        return
+    await stage_rows(conn, _STAGED_SNAPSHOTS, _SNAPSHOT_TYPES, rows)
+    await conn.execute(
         f"""
         INSERT INTO account_equity_snapshots AS s (model_id, ts_ms, equity_usd, realized_pnl, unrealized_pnl)
         SELECT * FROM {_STAGED_SNAPSHOTS}
@@ -174,7 +215,6 @@ async def upsert_fill_snapshots(conn: AsyncConnection, model_id: str, snapshots:
                IS DISTINCT FROM (EXCLUDED.equity_usd, EXCLUDED.realized_pnl, EXCLUDED.unrealized_pnl)
         """
     )
-    return cur.rowcount
 
 
 async def upsert_event_snapshots(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[str]:
