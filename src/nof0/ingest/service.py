@@ -22,6 +22,7 @@ validators can tell is wrong never gets this far (``nof0_ingest_batch_splits_tot
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import hashlib
 import itertools
@@ -36,6 +37,7 @@ from psycopg import AsyncConnection
 from nof0.cache.changes import Change, announce
 from nof0.conversations.pipeline import stage_decision_cycles, stage_messages
 from nof0.kernel.decode import Rejected, Rejection, decode_line, encode_event, validate_event
+from nof0.kernel.events import PriceTick
 from nof0.kernel.lines import HEAD_BYTES, MAX_LINE_BYTES, OverlongLine
 from nof0.ingest.references import References, group_by_type
 from nof0.kernel.report import IngestReport
@@ -82,6 +84,8 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 # Program limits (an index row too large, ...) are data errors too: one value too big for the server.
 # Lines decoded between two steps of the batch in flight (about a millisecond of decoding).
 _SLICE = 500
+# Decoded batches waiting for (or in) their write: enough to keep Python busy through the COPY in flight.
+_AHEAD = 2
 
 _DATA_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded)
 
@@ -169,45 +173,89 @@ class IngestService:
         return report
 
     async def _run_overlapped(self, items: Iterable[Entry | Rejection | None], source: str) -> IngestReport:
-        """Batches of ``batch_size`` decoded items (None: a blank line) of an input at hand, each batch
-        decoded while the one before it is written: decoding goes in slices and yields to the event loop
-        between them, so the batch in flight moves on (its COPY running in Postgres) meanwhile. Batches
-        still commit one at a time, in order; an error stops the input once the batch in flight ended."""
+        """Batches of ``batch_size`` decoded items (None: a blank line) of an input at hand, decoded up to
+        ``_AHEAD`` batches ahead of the one being written: decoding goes in slices and yields to the event
+        loop between them, so the batch in flight moves on (its COPY running in Postgres) meanwhile.
+
+        Why ahead and not only "the next one": the next batch is decoded while the batch in flight makes
+        its short round trips (references, probe, savepoint), so with one batch of look-ahead Python sat
+        idle during the long COPY and the two sides ran one after the other (measured: Python CPU + Postgres
+        CPU = wall time). Batches still commit one at a time, in input order: each write awaits the one
+        before it and a failed write fails every later one unwritten; the input stops at the first failure
+        once the writes in flight ended."""
         report = IngestReport()
         it = iter(items)
         batch: list[Entry | Rejection] = []
-        in_flight: asyncio.Future[None] | None = None
+        writes: collections.deque[asyncio.Future[None]] = collections.deque()  # in input order
+        ticks_before = False  # the last batch written held ticks only
+
+        def write(batch: list[Entry | Rejection]) -> None:
+            nonlocal ticks_before
+            ticks = _ticks_only(batch)
+            writes.append(asyncio.ensure_future(self._commit_after(
+                writes[-1] if writes else None, batch, source, report, overlap=ticks and ticks_before)))
+            ticks_before = ticks
+
+        failure: BaseException | None = None
         try:
             while chunk := list(itertools.islice(it, min(_SLICE, self.batch_size - len(batch)))):
                 batch += [d for d in chunk if d is not None]
                 if len(batch) >= self.batch_size:
-                    if in_flight is not None:
-                        await in_flight
-                    in_flight = asyncio.ensure_future(self._commit(batch, source, report))
+                    while writes and writes[0].done():
+                        writes.popleft().result()  # raises a failed write's error: stop the input
+                    if len(writes) >= _AHEAD:
+                        await writes.popleft()
+                    write(batch)
                     batch = []
                 await asyncio.sleep(0)  # the batch in flight takes its next step
-            if in_flight is not None:
-                await in_flight
             if batch:
-                await self._commit(batch, source, report)
+                write(batch)
+            while writes:
+                await writes.popleft()
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
-            if in_flight is not None and not in_flight.done():  # the input failed: let the batch in flight end
-                await asyncio.wait([in_flight])
-                if not in_flight.cancelled() and in_flight.exception() is not None:
-                    log.warning("the batch in flight failed too", error=repr(in_flight.exception()))
+            if writes:  # the input or a write failed: let the writes in flight end (later ones fail unwritten)
+                await asyncio.wait(writes)
+                errors = {id(e): e for w in writes if not w.cancelled() and (e := w.exception()) is not None}
+                errors.pop(id(failure), None)
+                if errors:
+                    log.warning("a batch in flight failed too", error=repr(next(iter(errors.values()))))
         return report
 
-    async def _commit(self, batch: list[Entry | Rejection], source: str, report: IngestReport) -> None:
+    async def _commit_after(self, before: asyncio.Future[None] | None, batch: list[Entry | Rejection], source: str,
+                            report: IngestReport, overlap: bool) -> None:
+        if before is None:
+            await self._commit(batch, source, report)
+        elif overlap:
+            # Two batches of ticks in flight: this one's transaction (its Python and its COPY) runs beside the
+            # one before it, which is what keeps both Python and Postgres busy (alone, each waited for the
+            # other half of the time). Safe for ticks only: they register nothing (so the references this one
+            # checks cannot wait on the batch before), each tick is keyed on its own, a key both batches hold
+            # waits on the unique index and falls back to the staged insert, and the price_latest rows they
+            # share are locked until the earlier batch commits. What must stay in input order — the Redis
+            # publish that re-reads price_latest after commit, the changes stream, the listeners — waits for
+            # the batch before to have done all of it (the turn).
+            await self._commit(batch, source, report, turn=before)
+        else:
+            await asyncio.shield(before)  # its error is ours: a batch is never written after one that failed
+            await self._commit(batch, source, report)
+
+    async def _commit(self, batch: list[Entry | Rejection], source: str, report: IngestReport,
+                      turn: asyncio.Future[None] | None = None) -> None:
+        """Write one batch; with a ``turn`` (the batch before, still in flight), its transaction runs now and
+        what follows the commit waits for the batch before to have ended."""
         rejected = [b for b in batch if b.__class__ is not Entry]
         items = [b for b in batch if b.__class__ is Entry] if rejected else batch
         with log_scope(**_scope(items, source)):  # every line of this batch, down to the publishers
-            await self._commit_scoped(items, rejected, source, report)
+            await self._commit_scoped(items, rejected, source, report, turn)
 
     async def _commit_scoped(self, items: list[Entry], rejected: list[Rejection], source: str,
-                             report: IngestReport) -> None:
+                             report: IngestReport, turn: asyncio.Future[None] | None = None) -> None:
         started = time.perf_counter()
         try:
-            outcome = await self._write(items, rejected, source)
+            outcome = await self._write(items, rejected, source, turn)
         except _DATA_ERRORS as exc:
             if not items:
                 raise
@@ -216,15 +264,15 @@ class IngestService:
                 why = exc.diag.message_primary or str(exc)
                 rejected.append(Rejection(entry.line, entry.event.__struct_config__.tag, None, None,
                                           f"refused by the database: {why}", entry.text(), where=entry.where))
-                await self._commit(rejected, source, report)
+                await self._commit(rejected, source, report, turn)
                 return
             log.warning("batch refused by the database; retrying it in halves", events=len(items), error=str(exc))
             self.rt.metrics.ingest_batch_splits.inc()
             if rejected:
-                await self._commit(rejected, source, report)
+                await self._commit(rejected, source, report, turn)
             half = len(items) // 2
-            await self._commit(items[:half], source, report)
-            await self._commit(items[half:], source, report)
+            await self._commit(items[:half], source, report, turn)
+            await self._commit(items[half:], source, report, turn)
             return
         staged_by_type, more_rejected, changes = outcome
         self.rt.metrics.pg_write_seconds.labels("ingest").observe(time.perf_counter() - started)
@@ -244,8 +292,8 @@ class IngestService:
             await announce(self.rt, changes)  # best effort: logs and counts a Redis error
             await self._notify(changed_types)
 
-    async def _write(self, items: list[Entry], rejected: list[Rejection], source: str
-                     ) -> tuple[dict[str, Staged], list[Rejection], list[Change]]:
+    async def _write(self, items: list[Entry], rejected: list[Rejection], source: str,
+                     turn: asyncio.Future[None] | None = None) -> tuple[dict[str, Staged], list[Rejection], list[Change]]:
         """One transaction for the batch, then its Redis publishers; returns what each event type's stage
         did, the events rejected inside the transaction (unknown references, stage refusals) and the
         changes to announce."""
@@ -267,6 +315,8 @@ class IngestService:
                 refused = _stage_rejections(ok, by_type)
                 await insert_dead_letters(conn, source, refused)
             self._references.remember(registered)
+            if turn is not None:
+                await _wait_turn(turn)
             await self._publish(conn, publishers)
         return by_type, unresolved + refused, _changes(groups, by_type)
 
@@ -309,6 +359,16 @@ class IngestService:
 
 
 # ---------------------------------------------------------------------- helpers
+def _ticks_only(batch: list[Entry | Rejection]) -> bool:
+    """A batch of price ticks (and perhaps rejected lines): the one kind two of which may be in flight."""
+    return all(b.event.__class__ is PriceTick for b in batch if b.__class__ is Entry)
+
+
+async def _wait_turn(before: asyncio.Future[None]) -> None:
+    """Until the batch before has published; its failure is reported by the input loop, and this batch,
+    already committed, still publishes (its facts are in Postgres)."""
+    await asyncio.wait([before])
+
 def _scope(items: list[Entry], source: str) -> dict[str, str | None]:
     """What a batch concerns, for its log lines (design 4.3): models, symbols, event types, producer.
     Read per event type's fields, so a 5000-tick batch costs a set of its symbols and no more."""
