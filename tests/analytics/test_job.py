@@ -373,12 +373,49 @@ async def test_postgres_trade_stats_are_the_python_definitions_on_edge_cases(clo
             entry_commission_dollars=r["entry_commission_dollars"], exit_commission_dollars=r["exit_commission_dollars"],
             leverage=r["leverage"], confidence=r["confidence"], exit_plan=plan)
 
-    stats = await job_module._trade_stats(clocked, ["edge", "one", "empty"])
-    assert set(stats) == {"edge", "one"}  # a model without closed trades has no row (its stats are all 0)
-    for model_id, trades in (("edge", rows), ("one", single)):
-        expected = msgspec.to_builtins(trade_stats([facts(r) for r in trades]))
-        actual = msgspec.to_builtins(stats[model_id])
-        assert_same_numbers(actual, expected)
-    assert stats["edge"].last_trade_id == "edge_b" and stats["edge"].losers.count == 2 + sum(
-        r["realized_net_pnl"] < 0 for r in rows)
-    assert stats["edge"].avg_stop_loss_distance_pct > 0 and stats["one"].std_net_pnl == 0
+    # every_model: the cells pass without its model filter (these are all the models) gives the same
+    for every_model in (False, True):
+        stats = await job_module._trade_stats(clocked, ["edge", "one", "empty"], every_model=every_model)
+        assert set(stats) == {"edge", "one"}  # a model without closed trades has no row (its stats are all 0)
+        for model_id, trades in (("edge", rows), ("one", single)):
+            expected = msgspec.to_builtins(trade_stats([facts(r) for r in trades]))
+            actual = msgspec.to_builtins(stats[model_id])
+            assert_same_numbers(actual, expected)
+        assert stats["edge"].last_trade_id == "edge_b" and stats["edge"].losers.count == 2 + sum(
+            r["realized_net_pnl"] < 0 for r in rows)
+        assert stats["edge"].avg_stop_loss_distance_pct > 0 and stats["one"].std_net_pnl == 0
+
+
+async def test_trade_stats_of_some_models_leave_the_others_out(clocked, pg_dsn):
+    """The medians are shared out among connections: each asked model gets its own, no other appears."""
+    seed_arena(pg_dsn, n_models=5, trades_per_model=7)
+    every = await job_module._trade_stats(clocked, [f"model-{i}" for i in range(5)], every_model=True)
+    some = await job_module._trade_stats(clocked, ["model-3", "model-0", "model-4"])
+    assert list(some) == ["model-3", "model-0", "model-4"]
+    for m in some:  # the same numbers (a plan filtering by model may read the rows in another order)
+        assert_same_numbers(msgspec.to_builtins(some[m]), msgspec.to_builtins(every[m]))
+    assert len({s.median_holding_period for s in every.values()}) == 5  # each model's own
+
+
+def test_exit_plan_distance_is_the_flat_definition_on_any_json(pg_dsn):
+    """The distance's nested CASEs (each test cheaper than the next) give what one CASE of all the tests
+    gave, whatever the plan holds: no key, a key of an array, non-numbers, out-of-range numbers, NULL."""
+    from nof0.analytics.repository import _distance
+
+    def flat(key: str) -> str:  # the definition before issue 13's second pass
+        return (f"CASE WHEN jsonb_typeof(exit_plan -> '{key}') = 'number'"
+                f" AND (exit_plan ->> '{key}')::numeric > 0 AND (exit_plan ->> '{key}')::numeric <= 1e300"
+                f" AND entry_price > 0 THEN abs((exit_plan ->> '{key}')::float8 - entry_price) / entry_price * 100 END")
+
+    plans = ['{}', '{"stop_loss": 95}', '{"stop_loss": "95"}', '{"stop_loss": true}', '{"stop_loss": 0}',
+             '{"stop_loss": -3}', '{"stop_loss": 1e301}', '{"stop_loss": 1e-300}', '{"stop_loss": null}',
+             '{"stop_loss": {"a": 1}}', '["stop_loss"]', '"stop_loss"', '5', 'null', None]
+    with psycopg.connect(pg_dsn) as conn:
+        rows = conn.execute(
+            f"SELECT p, e, {_distance('stop_loss')}, {flat('stop_loss')}"
+            "  FROM unnest(%s::jsonb[]) AS p(exit_plan), unnest(%s::float8[]) AS e(entry_price)",
+            (plans, [100.0, 0.0, -1.0, None])).fetchall()
+    assert len(rows) == len(plans) * 4
+    assert all(new == old for _, _, new, old in rows if new is not None or old is not None)
+    assert all((new is None) == (old is None) for _, _, new, old in rows)
+    assert sum(new is not None for _, _, new, _ in rows) == 2  # 95 and 1e-300 over an entry price of 100

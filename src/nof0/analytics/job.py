@@ -44,6 +44,9 @@ log = get_logger("nof0.analytics.job")
 # Models read and computed together. Bounds memory (every decision cycle and position of a batch is
 # in memory at once) while keeping the number of queries at 4 per batch.
 BATCH_MODELS = 16
+# Connections computing the medians beside the cells pass: with the cells pass's two parallel workers,
+# enough processes to keep two cores busy until both are done; more only add switching.
+_MEDIAN_CONNECTIONS = 2
 _LOGGED_PROBLEMS = 5  # invalid decisions logged per run; all are counted
 
 
@@ -95,7 +98,7 @@ async def run_analytics(
         report.skipped_locked = [m for m in wanted if locks[m].name not in held]
 
         t = time.perf_counter()
-        stats = await _trade_stats(rt, mine) if mine else {}
+        stats = await _trade_stats(rt, mine, every_model=len(mine) == len(known)) if mine else {}
         report.read_s += time.perf_counter() - t
         report.trades += sum(s.total_trades for s in stats.values())
         step = max(1, batch_models)
@@ -128,23 +131,34 @@ def analytics_lock(rt: Runtime, model_id: str) -> Key:
     return rt.keys.lock(resource)
 
 
-async def _trade_stats(rt: Runtime, model_ids: list[str]) -> dict[str, TradeStats]:
-    """Every model's trade statistics from Postgres: the cells' aggregate pass and the per-model
-    medians run at once on two connections reading one snapshot (one core each on a small machine)."""
+async def _trade_stats(rt: Runtime, model_ids: list[str], *, every_model: bool = False) -> dict[str, TradeStats]:
+    """Every model's trade statistics from Postgres, all read on one snapshot: the cells' aggregate
+    pass (parallel workers) on one connection while the per-model medians, one process per connection,
+    run on up to ``_MEDIAN_CONNECTIONS`` others, each with a share of the models (the medians alone
+    took as long as the whole cells pass: on one connection they left a core idle once the cells were done).
+    ``every_model``: ``model_ids`` are all the models, so the cells pass need not test each trade's
+    (the cells of a model created since are read, then left out)."""
     async with AsyncExitStack() as stack:
         first = await stack.enter_async_context(rt.pool.connection())
         await stack.enter_async_context(first.transaction())
         await repo.begin_snapshot_read(first)
-        second = first
-        if rt.pool.max_size > 1:
-            second = await stack.enter_async_context(rt.pool.connection())
-            await stack.enter_async_context(second.transaction())
-            await repo.begin_snapshot_read(second)
-            await repo.use_snapshot(second, await repo.export_snapshot(first))
-            cells, ordered = await asyncio.gather(repo.list_trade_cells(first, model_ids),
-                                                  repo.list_trade_order_stats(second, model_ids))
+        others = []
+        for _ in range(min(_MEDIAN_CONNECTIONS, rt.pool.max_size - 1, len(model_ids))):
+            conn = await stack.enter_async_context(rt.pool.connection())
+            await stack.enter_async_context(conn.transaction())
+            await repo.begin_snapshot_read(conn)
+            others.append(conn)
+        if others:
+            snapshot = await repo.export_snapshot(first)
+            for conn in others:
+                await repo.use_snapshot(conn, snapshot)
+            cells, *parts = await asyncio.gather(
+                repo.list_trade_cells(first, None if every_model else model_ids),
+                *(repo.list_trade_order_stats(conn, model_ids[i :: len(others)]) for i, conn in enumerate(others)))
+            merged = {m: v for part in parts for m, v in part.items()}
+            ordered = {m: merged[m] for m in model_ids if m in merged}
         else:
-            cells = await repo.list_trade_cells(first, model_ids)
+            cells = await repo.list_trade_cells(first, None if every_model else model_ids)
             ordered = await repo.list_trade_order_stats(first, model_ids)
     return {
         m: stats_of_cells(cells[m], median_holding=holding, median_notional=notional,

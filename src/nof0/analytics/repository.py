@@ -105,10 +105,15 @@ _NOTIONAL = "abs(coalesce(quantity, 0)) * coalesce(entry_price, 0)"
 
 
 def _distance(key: str) -> str:
-    """|level - entry| / entry x 100 of a numeric, positive, finite exit plan level, else NULL."""
-    return (f"CASE WHEN jsonb_typeof(exit_plan -> '{key}') = 'number'"
-            f" AND (exit_plan ->> '{key}')::numeric > 0 AND (exit_plan ->> '{key}')::numeric <= 1e300"
-            f" AND entry_price > 0 THEN abs((exit_plan ->> '{key}')::float8 - entry_price) / entry_price * 100 END")
+    """|level - entry| / entry x 100 of a numeric, positive, finite exit plan level, else NULL.
+
+    Nested CASEs, each test cheaper than the next: most plans have no such key, and a NULL test in an
+    AND chain does not stop it (only false does), so one flat CASE evaluated every cast for them (a
+    third of the cells pass). ``?`` is a key lookup without building the value."""
+    return (f"CASE WHEN exit_plan ? '{key}' THEN CASE WHEN jsonb_typeof(exit_plan -> '{key}') = 'number' THEN"
+            f" CASE WHEN (exit_plan ->> '{key}')::numeric > 0 AND (exit_plan ->> '{key}')::numeric <= 1e300"
+            f" AND entry_price > 0 THEN abs((exit_plan ->> '{key}')::float8 - entry_price) / entry_price * 100"
+            f" END END END")
 
 
 def _moments(column: str) -> str:
@@ -123,7 +128,7 @@ SELECT model_id, net > 0, side, count(*),
                coalesce(total_commission_dollars, 0) AS fees, {_NOTIONAL} AS notional, {_HOLDING} AS holding,
                {_distance("stop_loss")} AS stop_loss, {_distance("profit_target")} AS take_profit
           FROM trades
-         WHERE model_id = ANY(%s) AND entry_ts_ms IS NOT NULL AND exit_ts_ms IS NOT NULL) t
+         WHERE {{models}} entry_ts_ms IS NOT NULL AND exit_ts_ms IS NOT NULL) t
  GROUP BY 1, 2, 3
 """
 _ORDERED_SQL = f"""
@@ -140,14 +145,18 @@ SELECT m.id, med.holding, med.notional, last.exit_ts_ms, last.id
 """
 
 
-async def list_trade_cells(conn: AsyncConnection, model_ids: list[str]) -> dict[str, list[TradeCell]]:
+async def list_trade_cells(conn: AsyncConnection, model_ids: list[str] | None) -> dict[str, list[TradeCell]]:
     """The cells of each model's closed round trips (entry and exit time known); a model without such
-    trades is absent. ``metrics.stats_of_cells`` makes a model's statistics of them."""
+    trades is absent. ``None``: every model's (the ``= ANY`` test, a hash probe per trade, is 5-8 % of
+    the pass). ``metrics.stats_of_cells`` makes a model's statistics of them."""
     # JIT compiling these expressions costs more (~0.1 s a query) than it saves on a million rows
     await conn.execute("SET LOCAL jit = off")
     cells: dict[str, list[TradeCell]] = {}
     async with _tuples(conn) as cur:
-        await cur.execute(_CELLS_SQL, (model_ids,))
+        if model_ids is None:
+            await cur.execute(_CELLS_SQL.format(models=""))
+        else:
+            await cur.execute(_CELLS_SQL.format(models="model_id = ANY(%s) AND"), (model_ids,))
         for row in await cur.fetchall():
             n = row[3]
             m = [Moments(n, row[i], row[i + 1]) for i in (4, 6, 8, 10, 12)]
