@@ -76,5 +76,9 @@ async def copy_rows(conn: AsyncConnection, table: str, columns: Mapping[str, str
     async with conn.cursor() as cur:
         async with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(list(columns.values()))
+            # psycopg's row formatter (C) called directly: one await per 32 kB buffer it fills, where
+            # copy.write_row awaits once per row (a batch's tens of thousands of rows)
+            write_row = copy.formatter.write_row
             for row in rows:
-                await copy.write_row(row)
+                if data := write_row(row):
+                    await copy.write(data)

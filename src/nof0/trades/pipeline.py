@@ -18,6 +18,7 @@ Positions and their closes have their own module (``trades.positions``).
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -62,13 +63,19 @@ async def upsert_trade_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -
 
 
 async def stage_fills(rt: Runtime, conn: AsyncConnection, fills: list[Fill]) -> Staged:
-    unique = list({(f.model_id, f.tid): f for f in reversed(fills)}.values())  # first of each key, like the table
-    await repo.lock_models(conn, [f.model_id for f in unique])
-    new = set(await repo.insert_fills(conn, unique))
-    staged = Staged(changed=len(new), duplicates=len(fills) - len(new))
+    models = list(map(attrgetter("model_id"), fills))
+    keys = list(zip(models, map(attrgetter("tid"), fills)))
+    if len(set(keys)) == len(keys):  # a feed's batch: no key twice
+        unique = fills[::-1]
+    else:
+        unique = list({(f.model_id, f.tid): f for f in reversed(fills)}.values())  # first of each key, like the table
+    await repo.lock_models(conn, models)
+    stored = await repo.insert_fills(conn, unique)
+    staged = Staged(changed=len(stored), duplicates=len(fills) - len(stored))
     arrivals: dict[str, list[Fill]] = {}
+    new = set(stored) if len(stored) < len(unique) else None  # None: every fill was new
     for f in unique:
-        if (f.model_id, f.tid) in new:
+        if new is None or (f.model_id, f.tid) in new:
             arrivals.setdefault(f.model_id, []).append(f)
     staged.models = set(arrivals)
     return staged.merge(await _fold_books(conn, arrivals)) if arrivals else staged
