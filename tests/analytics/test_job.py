@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 import math
+import random
 import threading
 from datetime import datetime, timezone
 
@@ -21,7 +22,7 @@ from nof0.analytics.metrics import compute_model_analytics, trade_facts_from_nof
 from nof0.cache.guards import acquire_lock, release_lock
 from nof0.kernel.clock import FixedClock
 from nof0.trades.payloads import trade_json
-from tests.analytics.seed import T0_MS, add_equity, add_model, add_trades, seed_arena
+from tests.analytics.seed import T0_MS, add_equity, add_model, add_trades, make_trade, seed_arena
 from tests.conftest import FIXTURES
 
 NOW_MS = T0_MS + 40 * 3_600_000
@@ -278,61 +279,67 @@ async def test_only_named_models_and_unknown_ones_reported(clocked, pg_dsn):
     assert analytics_rows(pg_dsn).keys() == {"model-1"}
 
 
-async def test_job_order_upsert_then_refresh_then_publish(clocked, pg_dsn, monkeypatch):
-    """Design 4.1: the views are refreshed after the upsert and before Redis is written."""
+def leaderboard_trades(dsn: str) -> dict[str, int]:
+    with psycopg.connect(dsn) as conn:
+        return dict(conn.execute("SELECT model_id, num_trades FROM v_leaderboard").fetchall())
+
+
+async def test_job_publishes_after_the_upsert_and_the_refresh(clocked, pg_dsn, monkeypatch):
+    """Design 4.1: Redis is written once the rows are upserted and the views refreshed (the refresh runs
+    beside the statistics: the views read only the facts)."""
     seed_arena(pg_dsn, n_models=1, trades_per_model=5)
     events: list[str] = []
     real_refresh, real_publish = job_module.refresh_views, job_module.cache.publish_analytics
 
     async def refresh(rt):
-        events.append("refresh:" + ",".join(sorted(analytics_rows(pg_dsn))))
-        return await real_refresh(rt)
+        result = await real_refresh(rt)
+        events.append("refreshed")
+        return result
 
     async def publish(*args):
-        events.append("publish")
+        events.append("publish:" + ",".join(sorted(analytics_rows(pg_dsn))) + f" trades {leaderboard_trades(pg_dsn)}")
         return await real_publish(*args)
 
     monkeypatch.setattr(job_module, "refresh_views", refresh)
     monkeypatch.setattr(job_module.cache, "publish_analytics", publish)
     await run_analytics(clocked)
-    assert events == ["refresh:idle,model-0", "publish"]
+    assert events == ["refreshed", "publish:idle,model-0 trades {'model-0': 1, 'idle': 0}"]
 
 
-async def test_a_model_id_of_the_longest_allowed_length(clocked, pg_dsn, redis_sync):
-    long_id = "m" * 64
+async def test_each_run_refreshes_the_views_with_the_facts_it_computed(clocked, pg_dsn):
+    seed_arena(pg_dsn, n_models=2, trades_per_model=5)
+    await run_analytics(clocked)
+    assert leaderboard_trades(pg_dsn) == {"model-0": 5, "model-1": 1, "idle": 0}
     with psycopg.connect(pg_dsn) as conn:
-        add_model(conn, long_id)
-    key = job_module.analytics_lock(clocked, long_id)
-    assert key.name.startswith(f"{clocked.keys.prefix}:lock:analytics.sha1-")
-    assert job_module.analytics_lock(clocked, "gpt-5").name == f"{clocked.keys.prefix}:lock:analytics.gpt-5"
-    report = await run_analytics(clocked)
-    assert report.computed == [long_id]
-    assert redis_sync.exists(clocked.keys.analytics(long_id).name) == 1
+        rng = random.Random(1)
+        add_trades(conn, [make_trade(rng, "model-1", i) for i in range(1, 4)])
+    await run_analytics(clocked)
+    assert leaderboard_trades(pg_dsn) == {"model-0": 5, "model-1": 4, "idle": 0}
+    assert analytics_rows(pg_dsn)["model-1"]["payload"]["overall_trades_overview_table"]["total_trades"] == 4
 
 
-async def test_a_failing_model_is_reported_and_the_others_published(clocked, pg_dsn, redis_sync, monkeypatch):
-    from nof0.jobs import tasks
-    from nof0.jobs.runner import run_recorded
+async def test_failed_statistics_stop_the_refresh_beside_them(clocked, pg_dsn, monkeypatch):
+    """The statistics' error is the job's; the refresh started beside them is not left running."""
+    seed_arena(pg_dsn, n_models=1, trades_per_model=5)
+    refresh_started, refresh_stopped = asyncio.Event(), asyncio.Event()
 
-    seed_arena(pg_dsn, n_models=3, trades_per_model=5)
-    real = job_module.model_analytics
+    async def refresh(rt):
+        refresh_started.set()
+        try:
+            await asyncio.sleep(60)
+        finally:
+            refresh_stopped.set()
 
-    def picky(facts, now_s):
-        if facts.model_id == "model-1":
-            raise ValueError("trade 'x' belongs to model 'y', not 'model-1'")
-        return real(facts, now_s)
+    async def trade_stats(*args, **kwargs):
+        await refresh_started.wait()
+        raise RuntimeError("statistics failed")
 
-    monkeypatch.setattr(job_module, "model_analytics", picky)
-    outcome = await run_recorded(clocked, tasks.ANALYTICS, tasks.analytics_job)
-    assert not outcome.ok
-    assert outcome.error == "AnalyticsFailed: 1 model(s) failed: model-1: trade 'x' belongs to model 'y', not 'model-1'"
-    report = outcome.result["analytics"]
-    assert sorted(report["computed"]) == ["idle", "model-0", "model-2"] and list(report["failed"]) == ["model-1"]
-    assert analytics_rows(pg_dsn).keys() == {"idle", "model-0", "model-2"}
-    assert redis_sync.exists(clocked.keys.analytics("model-2").name) == 1
-    assert redis_sync.zcard(clocked.keys.leaderboard().name) == 4  # the caches were still rebuilt
-    with psycopg.connect(pg_dsn) as conn:
-        assert conn.execute("SELECT last_status, last_error FROM job_runs").fetchone() == ("failed", outcome.error)
+    monkeypatch.setattr(job_module, "refresh_views", refresh)
+    monkeypatch.setattr(job_module, "_trade_stats", trade_stats)
+    with pytest.raises(RuntimeError, match="statistics failed"):
+        await run_analytics(clocked)
+    assert refresh_stopped.is_set()
+    assert analytics_rows(pg_dsn) == {}
 
 
 async def test_postgres_trade_stats_are_the_python_definitions_on_edge_cases(clocked, pg_dsn):

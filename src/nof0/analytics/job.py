@@ -1,5 +1,6 @@
-"""The analytics batch job (design 2.4 Analytics), in the order of design 4.1 "Analytics batch":
-recompute stats -> upsert ``model_analytics`` -> refresh views -> update the Redis analytics keys.
+"""The analytics batch job (design 2.4 Analytics), design 4.1 "Analytics batch": recompute stats ->
+upsert ``model_analytics`` -> refresh views -> update the Redis analytics keys, with the refresh
+started beside the statistics (below).
 
 For each model it computes nof1's ModelAnalytics object with the single computation
 (:func:`nof0.analytics.metrics.compute_model_analytics`) from the facts in Postgres. Models are
@@ -7,7 +8,8 @@ taken under the design 3.3 lock ``nof0:lock:analytics.{model_id}``: a model anot
 computing is skipped, so two workers never compute the same model at once (the locks are extended
 while the job runs, since it can outlast their short TTL).
 
-The trades are never read into Python: Postgres computes their statistics for every model in one
+The view refresh runs beside the statistics (the views read only fact tables), and Redis is written
+after both. The trades are never read into Python: Postgres computes their statistics for every model in one
 aggregate pass and one small query per model (``_trade_stats``, in REPEATABLE READ on one snapshot). The other
 facts (decisions, positions, conversations) are read per batch of models, one query per table, in one
 REPEATABLE READ transaction per batch; the arithmetic runs in a worker thread so the service's event
@@ -97,18 +99,29 @@ async def run_analytics(
         mine = [m for m in wanted if locks[m].name in held]
         report.skipped_locked = [m for m in wanted if locks[m].name not in held]
 
-        t = time.perf_counter()
-        stats = await _trade_stats(rt, mine, every_model=len(mine) == len(known)) if mine else {}
-        report.read_s += time.perf_counter() - t
-        report.trades += sum(s.total_trades for s in stats.values())
-        step = max(1, batch_models)
-        for i in range(0, len(mine), step):
-            payloads.update(await _analyse_batch(rt, mine[i : i + step], stats, now_ms, report))
-
-        if payloads:
+        # The views read only fact tables (never model_analytics), so they are refreshed while the
+        # statistics are computed, on a connection of their own, rather than after the upsert: the rows
+        # they get are the same, both are CPU work of separate Postgres processes, and one after the
+        # other left a core idle (the refresh is mostly serial). Redis is still written after both.
+        refreshing = asyncio.ensure_future(_refresh(rt, report)) if mine and _refresh_beside(rt) else None
+        try:
             t = time.perf_counter()
-            await refresh_views(rt)
-            report.refresh_s = time.perf_counter() - t
+            stats = await _trade_stats(rt, mine, every_model=len(mine) == len(known)) if mine else {}
+            report.read_s += time.perf_counter() - t
+            report.trades += sum(s.total_trades for s in stats.values())
+            step = max(1, batch_models)
+            for i in range(0, len(mine), step):
+                payloads.update(await _analyse_batch(rt, mine[i : i + step], stats, now_ms, report))
+        except BaseException:
+            if refreshing is not None:  # no statistics, no refresh (as before): stopped, rolled back
+                refreshing.cancel()
+                await asyncio.gather(refreshing, return_exceptions=True)
+            raise
+        if refreshing is not None:
+            await refreshing
+        elif payloads:
+            await _refresh(rt, report)
+        if payloads:
             await _publish(rt, payloads, report)
 
     rt.metrics.analytics_models.labels("computed").inc(len(report.computed))
@@ -120,6 +133,17 @@ async def run_analytics(
         failed=len(report.failed), trades=report.trades, seconds=round(report.total_s, 3),
     )
     return report
+
+
+def _refresh_beside(rt: Runtime) -> bool:
+    """A connection is left for the refresh while the statistics hold theirs."""
+    return rt.pool.max_size > _MEDIAN_CONNECTIONS + 1
+
+
+async def _refresh(rt: Runtime, report: AnalyticsReport) -> None:
+    t = time.perf_counter()
+    await refresh_views(rt)
+    report.refresh_s = time.perf_counter() - t
 
 
 def analytics_lock(rt: Runtime, model_id: str) -> Key:
