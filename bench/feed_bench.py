@@ -145,7 +145,9 @@ def quantile(values: list[float], q: float) -> float:
 
 async def bench(args: argparse.Namespace, dsn: str, redis_url: str, prefix: str, etc: Path) -> int:
     r = aioredis.Redis.from_url(redis_url)
-    env = {**os.environ, "NOF0_POSTGRES_DSN": dsn, "NOF0_REDIS_URL": redis_url, "NOF0_LOG_LEVEL": "warning"}
+    env = {**os.environ, "NOF0_POSTGRES_DSN": dsn, "NOF0_REDIS_URL": redis_url, "NOF0_LOG_LEVEL": "warning",
+           # the feed process runs this checkout's code, as this script does, whichever checkout the venv installed
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))}
     try:
         async with FakeHyperliquid() as fake:
             env["NOF0_HYPERLIQUID_BASE_URL"] = fake.base_url

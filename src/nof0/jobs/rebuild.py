@@ -56,7 +56,8 @@ class RebuildReport(msgspec.Struct, kw_only=True):
 
 
 # family -> (its publishers, the owners they are fed with), in the order they are rebuilt (hot keys first).
-# Each publisher is the one ingest runs after commit; fed with every owner it rebuilds every key.
+# Each publisher is the one ingest runs after commit (prices: ingest's variant publishes what the batch's
+# transaction read, the same keys and values); fed with every owner it rebuilds every key.
 FAMILIES: dict[str, tuple[tuple[Publisher, ...], str]] = {
     "prices": ((publish_prices,), "symbols"),
     "market": ((publish_market,), "market"),

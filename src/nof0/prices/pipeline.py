@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 from nof0.kernel.events import PriceTick
 from nof0.kernel.stage import Staged
 from nof0.prices import repository as repo
-from nof0.prices.cache import publish_prices
+from nof0.prices.cache import publish_read_prices
 from nof0.runtime import Runtime
 
 __all__ = ["stage_ticks"]
@@ -20,4 +20,8 @@ __all__ = ["stage_ticks"]
 async def stage_ticks(rt: Runtime, conn: AsyncConnection, ticks: list[PriceTick]) -> Staged:
     stored = await repo.insert_ticks(conn, ticks)
     symbols = sorted({t.symbol for t in ticks})
-    return Staged(changed=stored, duplicates=len(ticks) - stored).then(publish_prices, *symbols)
+    # what Redis gets after commit, read now: the rows of these symbols are locked by the move (an
+    # ON CONFLICT DO UPDATE locks the row even when its WHERE keeps the stored price), so they read what
+    # this transaction commits; the other symbols read what is committed, as a read after the commit would
+    latest = await repo.list_latest(conn)
+    return Staged(changed=stored, duplicates=len(ticks) - stored).then(publish_read_prices, (latest, symbols))
