@@ -4,6 +4,8 @@ settings, and a manager.yaml of built-in strategy traders on the sim market and 
 from __future__ import annotations
 
 import shutil
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,16 @@ import yaml
 
 from tests.conftest import ETC
 
-__all__ = ["strategy_trader", "write_etc"]
+__all__ = ["strategy_trader", "write_etc", "pin_sim_market"]
+
+# The sim market is a pure function of (seed, steps since its anchor), and these arenas run on the wall
+# clock: left alone, a test trades whatever stretch of the path today's time falls on. Some stretches have
+# the six symbols' EMA20/EMA50 and MACD disagreeing for ten minutes and more (no momentum entry at all: the
+# kill -9, failover and dashboard tests, which wait for fills, failed from 16:58 to 17:08 UTC on
+# 2026-12-01 and passed again at 17:12). With the anchor this long before the arena starts, every run
+# trades the stretch that starts at 2026-12-01T17:14Z under the shipped anchor, where the traders open
+# positions within seconds and keep trading, whatever the time of the run.
+SIM_STRETCH_MS = 34_708_440_000  # 2026-12-01T17:14:00Z - 2025-10-26T00:00:00Z
 
 
 def strategy_trader(*, interval_s: float, max_hold: str, **extra: Any) -> dict[str, Any]:
@@ -38,4 +49,17 @@ def write_etc(tmp: Path, settings: dict[str, dict[str, Any]], traders: list[dict
         manifest[section].update(values)
     (etc / "nof0.yaml").write_text(yaml.safe_dump(manifest))
     (etc / "manager.yaml").write_text(yaml.safe_dump({"traders": traders}))
+    pin_sim_market(etc)
     return etc / "nof0.yaml"
+
+
+def pin_sim_market(etc: Path) -> None:
+    """Anchor the sim market of ``etc/`` so that an arena started now trades the same stretch of its path
+    as every other run (``SIM_STRETCH_MS``)."""
+    anchor_ms = int(time.time() * 1000) - SIM_STRETCH_MS
+    anchor = datetime.fromtimestamp(anchor_ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+    market = yaml.safe_load((etc / "market.yaml").read_text())
+    for provider in market["providers"].values():
+        if provider.get("type") == "sim":
+            provider["anchor"] = anchor
+    (etc / "market.yaml").write_text(yaml.safe_dump(market))

@@ -32,6 +32,7 @@ from nof0.jobs.cache_watch import family_keys
 from nof0.jobs.rebuild import FAMILIES
 from nof0.runtime import Servers, open_runtime
 from tests.api.test_api_server import _free_port
+from tests.arena_etc import pin_sim_market
 from tests.conftest import ETC, make_config
 from tests.ops.private_redis import private_redis
 
@@ -55,6 +56,7 @@ def _etc(tmp_path: Path) -> tuple[Path, list[str]]:
         # the last one holds what it opens (open positions to mark), the others close soon (trades)
         t["strategy_params"]["max_hold"] = "1h" if i == len(traders) - 1 else "3s"
     (etc / "manager.yaml").write_text(yaml.safe_dump(manager))
+    pin_sim_market(etc)
     return etc / "nof0.yaml", [t["id"] for t in traders]
 
 
