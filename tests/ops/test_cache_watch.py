@@ -8,10 +8,12 @@ import json
 import time
 
 from nof0.cache.keys import PATTERNS
+from nof0.ingest.service import IngestService
 from nof0.jobs import rebuild_repository
 from nof0.jobs.cache_watch import UNWATCHED_PATTERNS, WATCHED_PATTERNS, CacheWatch, family_keys
 from nof0.jobs.rebuild import FAMILIES
 from nof0.jobs.tasks import analytics_job
+from tests.ingest import factories as f
 from tests.ops.arena import MODELS, ingest_arena
 
 
@@ -65,6 +67,26 @@ async def test_keys_that_expire_start_no_rebuild(rt, redis_sync):
         time.sleep(0.05)
     assert await watch.run_once() is None  # gone at their deadline: expiry, not a drop
     assert not redis_sync.exists(rt.keys.trades_recent("m1").name)  # left to the readers' Postgres fallback
+
+
+async def test_every_model_going_flat_starts_no_rebuild(rt, redis_sync):
+    """A model without open positions has no positions hash (the publisher deletes it): every model closing
+    its last position, in one batch, is no dropped family (it was counted as one, and every such moment
+    of a running arena rebuilt the whole keyspace with a warning)."""
+    await _arena(rt, redis_sync)
+    watch = CacheWatch(rt)
+    await watch.run_once()
+    assert await watch.run_once() is None
+    assert all(redis_sync.exists(rt.keys.positions(m).name) for m in MODELS)
+    await IngestService(rt).ingest([f.close(f"{m}-p1", exit_price=51.0, dt=5000) for m in MODELS])
+    assert not any(redis_sync.exists(rt.keys.positions(m).name) for m in MODELS)
+    assert await watch.run_once() is None
+    # and a positions hash that does vanish while its model holds a position is still noticed
+    await IngestService(rt).ingest([f.position("m1-p2", model_id="m1", symbol="BTC", entry_price=100.0)])
+    assert await watch.run_once() is None
+    redis_sync.delete(rt.keys.positions("m1").name)
+    report = await watch.run_once()
+    assert report is not None and report.reason == "dropped" and redis_sync.exists(rt.keys.positions("m1").name)
 
 
 async def test_a_failing_rebuild_is_retried_with_a_growing_pause(rt, redis_sync, monkeypatch):

@@ -43,7 +43,7 @@ def family_keys(owners: repo.Owners, k: Keyspace) -> dict[str, list[Key]]:
     return {
         "prices": [k.crypto_prices(), *(k.price_latest(s) for s in owners.symbols)],
         "market": [key for p, s in owners.market for key in (k.market_asset(p, s), k.market_ctx(p, s))],
-        "positions": [k.positions(m) for m in owners.models],
+        "positions": [k.positions(m) for m in owners.positioned],  # a flat model has none
         "trades_recent": [k.trades_recent(m) for m in owners.models],
         "trades_stream": [k.trades_stream()],
         "conversations": [key for m in owners.models for key in (k.conversations(m), k.decision_last(m))],
@@ -103,7 +103,11 @@ class CacheWatch(Periodic):
         for family, keys in families.items():
             present = {k.name: (math.inf if ttls[k.name] == -1 else now + ttls[k.name])
                        for k in keys if ttls[k.name] != -2}
-            due = [name for name, deadline in self._seen.get(family, {}).items() if deadline > now + _MARGIN_MS]
+            # keys seen before, not yet due to expire, and still implied by Postgres (a model that went flat
+            # lost its positions hash on purpose: all models flat at once is no dropped family)
+            implied = {k.name for k in keys}
+            due = [name for name, deadline in self._seen.get(family, {}).items()
+                   if deadline > now + _MARGIN_MS and name in implied]
             if due and not any(name in present for name in due):
                 dropped.append(family)
             self._seen[family] = present

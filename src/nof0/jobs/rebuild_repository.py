@@ -3,6 +3,7 @@ snapshot, so a rebuild publishes every model's, symbol's, venue's and trader's k
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from psycopg import AsyncConnection
@@ -16,6 +17,8 @@ class Owners(NamedTuple):
     market: list[tuple[str, str]]  # (provider, symbol) with metadata or a context
     traders: list[str]  # with a trader_state row
     sim_traders: list[str]  # with simulator orders or balances
+    # with an open position: the models whose positions hash holds something (a flat model's hash is deleted)
+    positioned: Sequence[str] = ()
 
 
 async def list_owners(conn: AsyncConnection) -> Owners:
@@ -31,6 +34,7 @@ async def list_owners(conn: AsyncConnection) -> Owners:
         traders=await column("SELECT trader_id FROM trader_state ORDER BY trader_id"),
         sim_traders=await column(
             "SELECT trader_id FROM sim_orders UNION SELECT trader_id FROM sim_balances ORDER BY 1"),
+        positioned=await column("SELECT DISTINCT model_id FROM positions WHERE status = 'open' ORDER BY 1"),
     )
 
 
