@@ -86,6 +86,28 @@ async def test_only_the_last_maxlen_entries_come_back(rt, redis_sync):
     assert redis_sync.xrange(stream) == before[-4:]
 
 
+async def test_the_publisher_prunes_what_no_refill_reads(rt, redis_sync):
+    """The outbox keeps the last maxlen published entries (all an emptied stream gets back) and everything
+    not yet published; older entries go, so it does not grow with the trades."""
+    await _arena(rt)  # 6 entries, all published
+    stream = rt.keys.trades_stream().name
+    before = redis_sync.xrange(stream)
+    rt.config.root.ingest.trades_stream_maxlen = 4
+    async with rt.pool.connection() as conn, conn.transaction():  # one more, committed but not published
+        await orepo.insert_entries(conn, [("t9", "add", ["id", "t9", "op", "add"])])
+    async with rt.pool.connection() as conn, conn.transaction():
+        assert await orepo.prune_published(conn, 4, 100) == 2  # 1 and 2; 7 is not published yet
+    assert [i for i, _ in await _outbox(rt)] == [b"3-0", b"4-0", b"5-0", b"6-0", b"7-0"]
+    assert (await OutboxPublisher(rt).run_once()).pruned == 1  # its pass publishes 7, then 3 goes
+    assert [i for i, _ in await _outbox(rt)] == [b"4-0", b"5-0", b"6-0", b"7-0"]
+    redis_sync.delete(stream)
+    async with rt.pool.connection() as conn:
+        await outbox.publish_pending(rt, conn)
+    assert redis_sync.xrange(stream)[:3] == before[3:] and redis_sync.xlen(stream) == 4
+    async with rt.pool.connection() as conn, conn.transaction():
+        assert await orepo.prune_published(conn, 4, 100) == 0
+
+
 async def test_a_consumer_resumes_from_the_last_id_it_saw(rt, redis_sync):
     service = await _arena(rt, n=3)
     stream = rt.keys.trades_stream().name

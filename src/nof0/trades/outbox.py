@@ -85,6 +85,7 @@ class Published:
     added: int = 0
     duplicates: int = 0
     busy: bool = False  # a writer was in flight: it publishes after its commit
+    pruned: int = 0  # published entries deleted from the outbox (jobs.outbox_publisher)
 
 
 # KEYS: stream, then one guard per entry; ARGV: MAXLEN, guard TTL (ms), then per entry: id, guard op

@@ -12,7 +12,7 @@ from nof0.db.arrays import jsonb
 from nof0.db.staging import copy_rows
 
 __all__ = ["insert_entries", "try_lock_horizon", "last_seq", "list_entries", "nth_latest_seq", "get_published",
-           "mark_published", "count_pending", "STREAM"]
+           "mark_published", "count_pending", "prune_published", "STREAM"]
 
 STREAM = "trades"  # the row of trade_outbox_published and the metrics' stream label
 
@@ -92,3 +92,23 @@ async def count_pending(conn: AsyncConnection) -> int:
         (STREAM,),
     )
     return (await cur.fetchone())["n"]
+
+
+async def prune_published(conn: AsyncConnection, keep: int, limit: int) -> int:
+    """Delete at most ``limit`` of the oldest entries that are published and not among the last ``keep``
+    published ones; returns how many. Entries above the watermark always stay (they are still to be
+    published), and so do the last ``keep`` below it: what a refill of an emptied stream reads."""
+    cur = await conn.execute(
+        """
+        WITH edge AS (
+            SELECT seq FROM trade_outbox
+             WHERE seq <= coalesce((SELECT seq FROM trade_outbox_published WHERE stream = %(stream)s), 0)
+             ORDER BY seq DESC OFFSET %(keep)s LIMIT 1
+        ), doomed AS (
+            SELECT seq FROM trade_outbox WHERE seq <= (SELECT seq FROM edge) ORDER BY seq LIMIT %(limit)s
+        )
+        DELETE FROM trade_outbox o USING doomed d WHERE o.seq = d.seq
+        """,
+        {"stream": STREAM, "keep": keep, "limit": limit},
+    )
+    return cur.rowcount
