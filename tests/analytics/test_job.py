@@ -21,6 +21,7 @@ from nof0.analytics.job import run_analytics
 from nof0.analytics.metrics import compute_model_analytics, trade_facts_from_nof1
 from nof0.cache.guards import acquire_lock, release_lock
 from nof0.kernel.clock import FixedClock
+from nof0.runtime import Servers, open_runtime
 from nof0.trades.payloads import trade_json
 from tests.analytics.seed import T0_MS, add_equity, add_model, add_trades, make_trade, seed_arena
 from tests.conftest import FIXTURES
@@ -304,6 +305,29 @@ async def test_job_publishes_after_the_upsert_and_the_refresh(clocked, pg_dsn, m
     monkeypatch.setattr(job_module.cache, "publish_analytics", publish)
     await run_analytics(clocked)
     assert events == ["refreshed", "publish:idle,model-0 trades {'model-0': 1, 'idle': 0}"]
+
+
+async def test_a_small_pool_refreshes_after_the_upsert(config, pg_dsn, monkeypatch):
+    """With no connection to spare beside the statistics, the refresh runs after the upsert, then Redis."""
+    config.root.postgres.pool_max = 3
+    seed_arena(pg_dsn, n_models=1, trades_per_model=5)
+    events: list[str] = []
+    real_refresh, real_publish = job_module.refresh_views, job_module.cache.publish_analytics
+
+    async def refresh(rt):
+        events.append("refresh:" + ",".join(sorted(analytics_rows(pg_dsn))))
+        return await real_refresh(rt)
+
+    async def publish(*args):
+        events.append("publish")
+        return await real_publish(*args)
+
+    monkeypatch.setattr(job_module, "refresh_views", refresh)
+    monkeypatch.setattr(job_module.cache, "publish_analytics", publish)
+    async with open_runtime(config, Servers(config.root.postgres.dsn, config.root.redis.url)) as rt:
+        rt.clock = FixedClock(NOW_MS)
+        report = await run_analytics(rt)
+    assert events == ["refresh:idle,model-0", "publish"] and report.published
 
 
 async def test_each_run_refreshes_the_views_with_the_facts_it_computed(clocked, pg_dsn):
