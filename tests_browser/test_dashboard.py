@@ -62,10 +62,16 @@ def test_an_imported_capture(arena, page_factory, tmp_path):
     assert len(_attr_list(page, "#positions tbody tr", "data-model")) == sum(len(a["positions"]) for a in held)
     chatting = {c["model_id"] for c in json.loads((CAPTURE / "conversations.json").read_text())["conversations"]}
     assert set(_attr_list(page, "#chat article.cycle", "data-model")) == chatting
-    # the reasoning is put in only when asked for, as text
+    # the reasoning is put in only when asked for, as text: by the details' toggle event, which comes after
+    # the click, and a live update may re-render the chat in between (a closed one again): open it until
+    # its text is there
     first = page.locator("#chat article.cycle details").first
-    first.locator("summary").click()
-    assert first.locator("pre").inner_text().strip()
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not (first.evaluate("d => d.open") and first.locator("pre").inner_text().strip()):
+        assert time.monotonic() < deadline, "the first cycle's reasoning never showed"
+        if not first.evaluate("d => d.open"):
+            first.locator("summary").click()
+        page.wait_for_timeout(50)
     page.click("#range button[data-range='72h']")
     page.click("#unit button[data-unit='pct']")
     _shows_every_model(page, models)
