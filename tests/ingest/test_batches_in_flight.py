@@ -41,9 +41,8 @@ def feed(batches: int, start: int = 0) -> list[bytes]:
 
 
 async def test_publishes_and_changes_follow_input_order_while_batches_overlap(rt, redis_sync, monkeypatch):
-    """Each batch's publish re-reads price_latest after its commit: an earlier batch's publish held up
-    between its read and its Redis write must still land before a later one's, and the changes stream
-    must list the batches in input order."""
+    """Earlier batches are slowed more (their read of price_latest, their announcement): Redis must still
+    end at the latest prices, and the changes stream must list the batches in input order."""
     await register(rt)
     delays = iter(range(15 * 13, 0, -15))  # earlier publishes slower: a race would leave an older price last
     real_list_latest = prices_repository.list_latest

@@ -84,7 +84,8 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 # Program limits (an index row too large, ...) are data errors too: one value too big for the server.
 # Lines decoded between two steps of the batch in flight (about a millisecond of decoding).
 _SLICE = 500
-# Decoded batches waiting for (or in) their write: enough to keep Python busy through the COPY in flight.
+# Writes started and not yet ended: two tick batches' transactions in flight at once, or one batch in
+# flight and the next one decoded and waiting for it.
 _AHEAD = 2
 
 _DATA_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded)
@@ -173,16 +174,16 @@ class IngestService:
         return report
 
     async def _run_overlapped(self, items: Iterable[Entry | Rejection | None], source: str) -> IngestReport:
-        """Batches of ``batch_size`` decoded items (None: a blank line) of an input at hand, decoded up to
-        ``_AHEAD`` batches ahead of the one being written: decoding goes in slices and yields to the event
-        loop between them, so the batch in flight moves on (its COPY running in Postgres) meanwhile.
+        """Batches of ``batch_size`` decoded items (None: a blank line) of an input at hand, at most
+        ``_AHEAD`` writes started at once: decoding goes in slices and yields to the event loop between
+        them, so the writes in flight move on (their COPY running in Postgres) meanwhile.
 
-        Why ahead and not only "the next one": the next batch is decoded while the batch in flight makes
-        its short round trips (references, probe, savepoint), so with one batch of look-ahead Python sat
-        idle during the long COPY and the two sides ran one after the other (measured: Python CPU + Postgres
-        CPU = wall time). Batches still commit one at a time, in input order: each write awaits the one
-        before it and a failed write fails every later one unwritten; the input stops at the first failure
-        once the writes in flight ended."""
+        A batch's write starts after the one before it ended (a failed write fails every later one
+        unwritten), except that two batches of ticks may be in flight together (``_commit_after``): with
+        one write at a time the next batch's decoding was done during the short round trips before the
+        COPY and Python then sat idle through it (measured: Python CPU + Postgres CPU = wall time). What
+        follows a commit (publishes, changes, listeners) always runs in input order. The input stops at
+        the first failure once the writes in flight ended."""
         report = IngestReport()
         it = iter(items)
         batch: list[Entry | Rejection] = []
@@ -235,8 +236,8 @@ class IngestService:
             # checks cannot wait on the batch before), each tick is keyed on its own, a key both batches hold
             # waits on the unique index and falls back to the staged insert, and the price_latest rows they
             # share are locked until the earlier batch commits. What must stay in input order — the Redis
-            # publish that re-reads price_latest after commit, the changes stream, the listeners — waits for
-            # the batch before to have done all of it (the turn).
+            # publish of the prices this transaction read, the changes stream, the listeners — waits for the
+            # batch before to have done all of it (the turn).
             await self._commit(batch, source, report, turn=before)
         else:
             await asyncio.shield(before)  # its error is ours: a batch is never written after one that failed
@@ -368,6 +369,7 @@ async def _wait_turn(before: asyncio.Future[None]) -> None:
     """Until the batch before has published; its failure is reported by the input loop, and this batch,
     already committed, still publishes (its facts are in Postgres)."""
     await asyncio.wait([before])
+
 
 def _scope(items: list[Entry], source: str) -> dict[str, str | None]:
     """What a batch concerns, for its log lines (design 4.3): models, symbols, event types, producer.
